@@ -1,0 +1,38 @@
+"""Resolvers for users (accounts service)."""
+
+from __future__ import annotations
+
+from resolvers.context import GraphContext
+from resolvers.loaders import PageKey, connection_from_page
+from resolvers.pagination import check_first
+from resolvers.records import EMPTY_CONNECTION, ConnectionRecord, UserRecord
+
+
+async def user(ctx: GraphContext, user_id: str) -> UserRecord | None:
+    record: UserRecord | None = await ctx.loaders.users.load(user_id)
+    return record
+
+
+async def users(ctx: GraphContext, first: int | None, after: str | None) -> ConnectionRecord:
+    first = check_first(first)
+    after = after or None
+    if first == 0:
+        return EMPTY_CONNECTION
+    page = await ctx.clients.accounts.list_users(first, after, ctx.scope)
+    connection = connection_from_page(page, "users", UserRecord.from_json)
+    for edge in connection.edges:
+        ctx.loaders.users.prime(edge.node.id, edge.node)
+    return connection
+
+
+async def orders_of_user(
+    ctx: GraphContext, user_id: str, first: int | None, after: str | None
+) -> ConnectionRecord:
+    first = check_first(first)
+    after = after or None
+    if first == 0:
+        return EMPTY_CONNECTION
+    connection: ConnectionRecord = await ctx.loaders.user_orders.load(
+        PageKey(user_id, first, after)
+    )
+    return connection

@@ -1,0 +1,169 @@
+"""The ASGI application: HTTP edge middleware, the GraphQL view, health probes and the IDE.
+
+The whole stack is assembled here, in one visible place::
+
+    app = create_app(load_config("switchyard.toml"))
+    # uvicorn.run(app)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import strawberry
+from cross_web import HTTPException
+from graphql import GraphQLError
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
+
+from schema import build_schema
+from switchyard import ide
+from switchyard.config import GatewayConfig
+from switchyard.context import ANONYMOUS, Deadline, RequestContext
+from switchyard.debug import DEBUG_HEADER, DebugRecord
+from switchyard.errors import REQUEST_ERROR_CODES, ErrorPresenter
+from switchyard.request_id import RequestIdMiddleware
+from upstreams.clients import DemoClients
+from upstreams.upstream import Upstreams
+
+READINESS_TIMEOUT = 1.0
+IDE_ASSETS_PATH = "/graphiql/assets"
+
+
+@dataclass
+class Gateway:
+    """What lives for the app's lifetime: config, schema, and the upstreams opened at start-up."""
+
+    config: GatewayConfig
+    schema: strawberry.Schema = field(init=False)
+    upstreams: Upstreams | None = None
+    clients: DemoClients | None = None
+
+    def __post_init__(self) -> None:
+        self.schema = build_schema(extensions=[ErrorPresenter])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        # Channels and pools are made inside the serving event loop.
+        self.upstreams = Upstreams.from_settings(self.config.upstreams)
+        self.clients = DemoClients.from_upstreams(self.upstreams)
+        try:
+            yield
+        finally:
+            await self.upstreams.aclose()
+            self.upstreams = self.clients = None
+
+    def new_context(self, request: Request, response: Response) -> RequestContext:
+        if self.clients is None:
+            raise RuntimeError("the gateway is not started (lifespan did not run)")
+        state = request.scope.get("state", {})
+        debug_requested = request.headers.get(DEBUG_HEADER) == "1"
+        return RequestContext(
+            request_id=state.get("request_id", "-"),
+            caller=state.get("caller", ANONYMOUS),
+            deadline=Deadline.after(self.config.server.request_timeout),
+            clients=self.clients,
+            debug=DebugRecord() if debug_requested and self.config.server.debug else None,
+            response=response,
+        )
+
+
+class GraphQLView(GraphQL[RequestContext, None]):
+    """Strawberry's ASGI view with the gateway's context, result extensions and error bodies."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        super().__init__(
+            gateway.schema, graphql_ide="graphiql" if gateway.config.ide.enabled else None
+        )
+        self.gateway = gateway
+        assets_dir = gateway.config.ide.assets_dir or ide.DEFAULT_ASSET_DIR
+        self._ide_page = ide.render_graphiql_page(
+            graphql_path=gateway.config.server.graphql_path,
+            asset_base=IDE_ASSETS_PATH if ide.assets_present(assets_dir) else None,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except HTTPException as exc:
+            # Strawberry answers these in plain text; clients get a GraphQL error body.
+            await request_error(exc.status_code, exc.reason, "BAD_REQUEST")(scope, receive, send)
+
+    async def get_context(self, request: Request, response: Response) -> RequestContext:  # type: ignore[override]
+        context = self.gateway.new_context(request, response)
+        request.state.graphql_context = context
+        return context
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(self._ide_page)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        body = await super().process_result(request, result)
+        context: RequestContext = request.state.graphql_context
+        extensions: dict[str, Any] = dict(context.extensions)
+        if context.debug is not None:
+            extensions["upstreams"] = context.debug.as_extension()
+        if extensions:
+            body["extensions"] = {**(body.get("extensions") or {}), **extensions}
+        if result.data is None and result.errors and _all_request_errors(result.errors):
+            context.response.status_code = 400
+        return body
+
+
+def _all_request_errors(errors: list[GraphQLError]) -> bool:
+    return all((e.extensions or {}).get("code") in REQUEST_ERROR_CODES for e in errors)
+
+
+def request_error(status: int, message: str, code: str) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status)
+
+
+def create_app(config: GatewayConfig) -> Starlette:
+    """Build the gateway for ``config``; upstreams open when the app's lifespan starts."""
+    gateway = Gateway(config)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "alive"})
+
+    async def readyz(request: Request) -> Response:
+        if gateway.upstreams is None:
+            return JSONResponse({"status": "starting"}, 503)
+        required = {n: u for n, u in gateway.upstreams.items() if u.settings.required}
+        readiness = await Upstreams(required).readiness(READINESS_TIMEOUT)
+        ready = all(readiness.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", "upstreams": readiness},
+            200 if ready else 503,
+        )
+
+    routes: list[Route | Mount] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route(config.server.graphql_path, GraphQLView(gateway), methods=["GET", "POST"]),
+    ]
+    assets_dir: Path = config.ide.assets_dir or ide.DEFAULT_ASSET_DIR
+    if config.ide.enabled and ide.assets_present(assets_dir):
+        routes.append(Mount(IDE_ASSETS_PATH, app=ide.ide_asset_app(assets_dir)))
+    middleware = [
+        Middleware(RequestIdMiddleware),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=gateway.lifespan)
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,58 @@
+"""The one context each GraphQL request carries through every stage."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from starlette.responses import Response
+
+from resolvers.context import Caller
+from resolvers.loaders import Loaders
+from switchyard.debug import DebugRecord
+from upstreams.call import CallScope
+from upstreams.clients import DemoClients
+
+ANONYMOUS = Caller(client_id="anonymous")
+
+
+@dataclass(slots=True, frozen=True)
+class Deadline:
+    """A ``time.monotonic()`` instant shared by every upstream call of one request."""
+
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+
+@dataclass
+class RequestContext:
+    """Caller, deadline, loaders and debug record of one request (``info.context``)."""
+
+    request_id: str
+    caller: Caller
+    deadline: Deadline
+    clients: DemoClients
+    response: Response
+    debug: DebugRecord | None = None
+    extensions: dict[str, object] = field(default_factory=dict)
+
+    @cached_property
+    def scope(self) -> CallScope:
+        return CallScope(
+            deadline=self.deadline.at,
+            request_id=self.request_id,
+            headers={"x-request-id": self.request_id},
+            observer=self.debug,
+        )
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        # Created on first use, inside the running event loop, for this request only.
+        return Loaders(self.clients, self.scope)

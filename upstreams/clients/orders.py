@@ -1,0 +1,60 @@
+"""Client for the orders REST service."""
+
+from __future__ import annotations
+
+from upstreams.call import CallScope, RestRequest
+from upstreams.clients._json import (
+    JsonObject,
+    Page,
+    expect_list,
+    expect_object,
+    index_by_id,
+)
+from upstreams.errors import UpstreamProtocolError
+from upstreams.upstream import Upstream
+
+
+class OrdersClient:
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+
+    async def batch_get_orders(self, ids: list[str], scope: CallScope) -> dict[str, JsonObject]:
+        """Orders by id; unknown ids are absent from the answer."""
+        answer = expect_object(
+            await self.upstream.call(RestRequest("/orders", {"ids": ",".join(ids)}), scope),
+            "orders",
+            "orders",
+        )
+        return index_by_id(expect_list(answer, "orders", "orders", "orders"), "orders", "orders")
+
+    async def list_orders(
+        self, first: int, after: str | None, status: str | None, scope: CallScope
+    ) -> Page:
+        """One page of all orders, newest first, optionally of one status."""
+        params = {"first": str(first)}
+        if after is not None:
+            params["after"] = after
+        if status is not None:
+            params["status"] = status
+        page = expect_object(
+            await self.upstream.call(RestRequest("/orders", params), scope), "orders", "orders"
+        )
+        expect_list(page, "orders", "orders", "orders")
+        return page
+
+    async def orders_of_users(
+        self, user_ids: list[str], first: int, after: str | None, scope: CallScope
+    ) -> dict[str, Page]:
+        """One page of orders per user; ``after`` is allowed with a single user only."""
+        if after is not None and len(user_ids) != 1:
+            raise ValueError("after is accepted only with a single user id")
+        params = {"userIds": ",".join(user_ids), "first": str(first)}
+        if after is not None:
+            params["after"] = after
+        answer = expect_object(
+            await self.upstream.call(RestRequest("/orders", params), scope), "orders", "orders"
+        )
+        results = answer.get("results")
+        if not isinstance(results, dict):
+            raise UpstreamProtocolError("orders", "GET /orders", "answer has no 'results' object")
+        return results

@@ -1,0 +1,31 @@
+"""The one interface through which every upstream call passes.
+
+Following httpx, a transport owns I/O and exposes one method. Policies such as
+load balancing (``upstreams.balancing``), and later retries and circuit
+breaking, are transports that wrap transports, so each is written once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from upstreams.call import CallScope, UpstreamRequest
+
+
+class Transport(ABC):
+    """Sends one request to one upstream and returns the decoded answer.
+
+    Raises only ``upstreams.errors.UpstreamError`` subclasses.
+    """
+
+    @abstractmethod
+    async def handle(self, request: UpstreamRequest, scope: CallScope) -> Any:
+        """Send ``request`` within ``scope``'s deadline; return JSON (REST) or a message (gRPC)."""
+
+    @abstractmethod
+    async def check(self, timeout: float) -> bool:
+        """Whether the upstream is reachable and serving (used by readiness probes)."""
+
+    async def aclose(self) -> None:
+        """Release connections; the transport is not used afterwards."""

@@ -1,0 +1,118 @@
+"""An upstream: a name, the transport stack behind it, and the observer hook around each call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+
+from upstreams.balancing import RoundRobin
+from upstreams.call import CallScope, UpstreamRequest
+from upstreams.errors import UpstreamError
+from upstreams.grpc import GrpcTransport
+from upstreams.rest import RestTransport, create_client
+from upstreams.settings import UpstreamSettings
+from upstreams.transport import Transport
+
+logger = logging.getLogger("switchyard.upstream")
+
+
+class Upstream:
+    """One named backend; ``call`` is the single entry point every client uses.
+
+    >>> accounts = Upstream.from_settings("accounts", settings)
+    >>> users = await accounts.call(RestRequest("/users", {"ids": "1,2"}), scope)
+    """
+
+    def __init__(self, name: str, settings: UpstreamSettings, transport: Transport) -> None:
+        self.name = name
+        self.settings = settings
+        self.transport = transport
+        self._http_client: httpx.AsyncClient | None = None
+
+    @classmethod
+    def from_settings(cls, name: str, settings: UpstreamSettings) -> Upstream:
+        instances: list[Transport]
+        http_client = None
+        if settings.kind == "rest":
+            http_client = create_client(settings)
+            instances = [
+                RestTransport(
+                    name,
+                    url,
+                    http_client,
+                    timeout=settings.timeout,
+                    health_path=settings.health_path,
+                )
+                for url in settings.instances
+            ]
+        else:
+            instances = [
+                GrpcTransport(name, target, timeout=settings.timeout)
+                for target in settings.instances
+            ]
+        transport = instances[0] if len(instances) == 1 else RoundRobin(instances)
+        upstream = cls(name, settings, transport)
+        upstream._http_client = http_client
+        return upstream
+
+    async def call(self, request: UpstreamRequest, scope: CallScope) -> Any:
+        """Send ``request``; raise an ``UpstreamError`` subclass on failure."""
+        started = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            return await self.transport.handle(request, scope)
+        except UpstreamError as exc:
+            error = exc
+            logger.warning(
+                "upstream call failed: %s",
+                exc,
+                extra={"upstream": self.name, "request_id": scope.request_id},
+            )
+            raise
+        finally:
+            if scope.observer is not None:
+                scope.observer.call_finished(
+                    self.name, request.operation, time.perf_counter() - started, error
+                )
+
+    async def check(self, timeout: float) -> bool:
+        return await self.transport.check(timeout)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+        if self._http_client is not None:
+            await self._http_client.aclose()
+
+
+class Upstreams(Mapping[str, Upstream]):
+    """Every configured upstream by name, opened at start-up and closed at shutdown."""
+
+    def __init__(self, upstreams: Mapping[str, Upstream]) -> None:
+        self._upstreams = dict(upstreams)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, UpstreamSettings]) -> Upstreams:
+        return cls({name: Upstream.from_settings(name, s) for name, s in settings.items()})
+
+    def __getitem__(self, name: str) -> Upstream:
+        return self._upstreams[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._upstreams)
+
+    def __len__(self) -> int:
+        return len(self._upstreams)
+
+    async def readiness(self, timeout: float) -> dict[str, bool]:
+        """Whether each upstream is reachable right now."""
+        names = list(self._upstreams)
+        answers = await asyncio.gather(*(self._upstreams[n].check(timeout) for n in names))
+        return dict(zip(names, answers, strict=True))
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(u.aclose() for u in self._upstreams.values()))
