@@ -1,0 +1,147 @@
+"""Shared pieces of the benchmarks: a gateway process, a bounded load loop, CPU accounting.
+
+Every run is bounded in requests and time and talks only to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return str(value)
+
+
+def gateway_toml(
+    addresses: Mapping[str, list[str]], port: int, extra: str = "", debug: bool = True
+) -> str:
+    lines = ["[server]", 'host = "127.0.0.1"', f"port = {port}", f"debug = {toml_value(debug)}"]
+    lines.append('log_level = "warning"')
+    kinds = {"catalog": "grpc", "inventory": "grpc"}
+    for name, instances in addresses.items():
+        lines += [
+            f"[upstreams.{name}]",
+            f'kind = "{kinds.get(name, "rest")}"',
+            f"instances = {toml_value(instances)}",
+        ]
+    return "\n".join(lines) + "\n" + extra
+
+
+@dataclass
+class GatewayProcess:
+    process: subprocess.Popen[bytes]
+    url: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+@contextmanager
+def gateway_process(config_text: str, port: int) -> Iterator[GatewayProcess]:
+    """``switchyard serve`` in a child process, ready when /healthz answers."""
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as handle:
+        handle.write(config_text)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "switchyard.cli", "serve", "--config", handle.name],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gateway exited with {process.returncode}")
+            try:
+                if httpx.get(url + "/healthz", timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("gateway did not start in 20 s")
+            time.sleep(0.1)
+        yield GatewayProcess(process, url)
+    finally:
+        process.terminate()
+        process.wait(10)
+        os.unlink(handle.name)
+
+
+@dataclass
+class LoadResult:
+    latencies: list[float]
+    bodies: list[dict[str, Any]]
+    cpu_seconds: float
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(self.latencies) * 1000
+
+    @property
+    def p99_ms(self) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu_seconds / len(self.latencies) * 1000
+
+
+async def run_load(
+    gateway: GatewayProcess,
+    payload: Mapping[str, Any],
+    *,
+    requests: int,
+    concurrency: int,
+    headers: Mapping[str, str] | None = None,
+) -> LoadResult:
+    """Send ``requests`` POSTs with ``concurrency`` in flight; measure the gateway's CPU."""
+    latencies: list[float] = []
+    bodies: list[dict[str, Any]] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(requests):
+        queue.put_nowait(index)
+
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                queue.get_nowait()
+                started = time.perf_counter()
+                response = await client.post("/graphql", json=payload, headers=headers)
+                latencies.append(time.perf_counter() - started)
+                response.raise_for_status()
+                bodies.append(response.json())
+
+        await client.post("/graphql", json=payload, headers=headers)  # warm-up
+        cpu_before = cpu_seconds(gateway.pid)
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        cpu_after = cpu_seconds(gateway.pid)
+    return LoadResult(latencies, bodies, cpu_after - cpu_before)
