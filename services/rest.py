@@ -1,0 +1,196 @@
+"""What the three REST services share: JSON answers, parameter parsing, the
+observing middleware (recording and fault injection) and the admin routes.
+
+    app = build_rest_app("accounts", routes, faults=FaultConfig(error_rate=0.1))
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.faults import INJECTED_FAILURE_MESSAGE, FaultConfig, FaultInjector
+from services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvalidCursor, Window, paginate
+from services.recording import RequestRecorder, merge_headers
+
+MAX_BATCH_IDS = 500
+ADMIN_PREFIX = "/__admin/"
+
+
+class RestError(Exception):
+    """Answered as ``{"error": message}`` with the given status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def json_response(data: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def error_response(status: int, message: str) -> Response:
+    return json_response({"error": message}, status)
+
+
+def not_found() -> RestError:
+    return RestError(404, "not found")
+
+
+def parse_ids(request: Request, name: str) -> list[str]:
+    """The comma-separated ids of parameter ``name``, deduplicated in order, at most 500."""
+    raw = [part.strip() for part in request.query_params[name].split(",")]
+    ids = list(dict.fromkeys(part for part in raw if part))
+    if len(ids) > MAX_BATCH_IDS:
+        raise RestError(400, f"at most {MAX_BATCH_IDS} ids per batch, got {len(ids)}")
+    return ids
+
+
+def parse_first(request: Request, default: int = DEFAULT_PAGE_SIZE) -> int:
+    raw = request.query_params.get("first")
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) > MAX_PAGE_SIZE:
+        raise RestError(400, f"first must be an integer from 0 to {MAX_PAGE_SIZE}")
+    return int(raw)
+
+
+def page_window(request: Request, total: int, default_first: int = DEFAULT_PAGE_SIZE) -> Window:
+    """The page that ``first`` and ``after`` select from ``total`` items."""
+    first = parse_first(request, default_first)
+    try:
+        return paginate(total, first, request.query_params.get("after"))
+    except InvalidCursor as exc:
+        raise RestError(400, str(exc)) from None
+
+
+def page_body(key: str, items: Sequence[object], window: Window) -> dict[str, Any]:
+    return {key: items, "pageInfo": window.page_info(), "totalCount": window.total}
+
+
+def reject_combined(request: Request, batch_param: str, others: Sequence[str]) -> None:
+    for other in others:
+        if other in request.query_params:
+            raise RestError(400, f"{batch_param} cannot be combined with {other}")
+
+
+class ObservingMiddleware:
+    """Records every non-admin request and applies the injected faults to it.
+
+    The call label is resolved against the routes up front, because an injected failure
+    answers before routing: ``"GET /users/{id}"`` with query ``"id=42"``.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        routes: Sequence[BaseRoute],
+        recorder: RequestRecorder,
+        faults: FaultInjector,
+    ) -> None:
+        self.app = app
+        self.routes = routes
+        self.recorder = recorder
+        self.faults = faults
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        start = time.time()
+        try:
+            if await self.faults.apply():
+                response = error_response(503, INJECTED_FAILURE_MESSAGE)
+                await response(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+        finally:
+            call, query = self._describe(scope)
+            headers = merge_headers(
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
+            )
+            self.recorder.record(call, query, start, time.time(), headers)
+
+    def _describe(self, scope: Scope) -> tuple[str, str]:
+        template, params = scope["path"], {}
+        for route in self.routes:
+            match, child_scope = route.matches(scope)
+            if match == Match.FULL and isinstance(route, Route):
+                template, params = route.path, child_scope.get("path_params", {})
+                break
+        query = unquote(scope.get("query_string", b"").decode("latin-1"))
+        parts = [f"{name}={value}" for name, value in params.items()]
+        if query:
+            parts.append(query)
+        return f"{scope['method']} {template}", "&".join(parts)
+
+
+def admin_routes(recorder: RequestRecorder, faults: FaultInjector) -> list[BaseRoute]:
+    """``/__admin/health``; ``/__admin/requests`` (GET, DELETE); ``/__admin/faults`` (GET, PUT)."""
+
+    async def health(request: Request) -> Response:
+        return json_response({"status": "SERVING"})
+
+    async def requests(request: Request) -> Response:
+        if request.method == "DELETE":
+            recorder.clear()
+            return json_response({"requests": []})
+        return json_response({"requests": [r.to_json() for r in recorder.records()]})
+
+    async def fault_config(request: Request) -> Response:
+        if request.method == "PUT":
+            try:
+                faults.configure(FaultConfig.from_json(orjson.loads(await request.body())))
+            except (ValueError, TypeError) as exc:
+                raise RestError(400, str(exc)) from None
+        return json_response(faults.config.to_json())
+
+    return [
+        Route(f"{ADMIN_PREFIX}health", health),
+        Route(f"{ADMIN_PREFIX}requests", requests, methods=["GET", "DELETE"]),
+        Route(f"{ADMIN_PREFIX}faults", fault_config, methods=["GET", "PUT"]),
+    ]
+
+
+async def _rest_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RestError)
+    return error_response(exc.status, exc.message)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = "not found" if exc.status_code == 404 else exc.detail
+    return error_response(exc.status_code, message)
+
+
+def build_rest_app(
+    service: str,
+    routes: Sequence[BaseRoute],
+    *,
+    faults: FaultConfig | None = None,
+    recorder: RequestRecorder | None = None,
+) -> Starlette:
+    """A Starlette app serving ``routes`` plus the admin routes, with recording and faults."""
+    recorder = recorder or RequestRecorder(service)
+    injector = FaultInjector(faults)
+    all_routes = [*admin_routes(recorder, injector), *routes]
+    return Starlette(
+        routes=all_routes,
+        middleware=[
+            Middleware(ObservingMiddleware, routes=routes, recorder=recorder, faults=injector)
+        ],
+        exception_handlers={RestError: _rest_error, HTTPException: _http_error},
+    )
