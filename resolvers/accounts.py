@@ -36,3 +36,12 @@ async def orders_of_user(
         PageKey(user_id, first, after)
     )
     return connection
+
+
+async def me(ctx: GraphContext) -> UserRecord | None:
+    """The user a JWT names; None for API-key callers and subjects that are not user ids."""
+    subject = ctx.caller.subject
+    # Ids are decimal strings; anything else would make the whole users batch fail.
+    if subject is None or not subject.isdecimal():
+        return None
+    return await user(ctx, subject)

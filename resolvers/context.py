@@ -18,7 +18,8 @@ AuthMethod = Literal["anonymous", "jwt", "api_key"]
 class Caller:
     """Who is calling, decided once at the HTTP edge.
 
-    ``client_id`` keys budgets and logs; ``subject`` is the end user a JWT names.
+    ``client_id`` keys budgets and logs; ``subject`` is the end user a JWT names;
+    ``admin`` says the caller holds the configured admin scope (reads anyone's data).
     """
 
     client_id: str
@@ -26,6 +27,7 @@ class Caller:
     scopes: frozenset[str] = field(default_factory=frozenset)
     tier: str = "anonymous"
     method: AuthMethod = "anonymous"
+    admin: bool = False
 
     @property
     def authenticated(self) -> bool:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import strawberry
 
 from resolvers import accounts, catalog, orders
+from resolvers.records import EMPTY_CONNECTION
+from schema.authorization import authenticated, requires_scopes
 from schema.types import Connection, Order, OrderStatus, Product, User, context_of
+
+ORDERS_READ = [["orders:read"]]
+"""Anyone's orders by id or as a list; users read their own through ``me { orders }``."""
 
 
 @strawberry.type
@@ -20,11 +25,18 @@ class Query:
     ) -> Connection[User]:
         return await accounts.users(context_of(info), first, after)  # type: ignore[return-value]
 
-    @strawberry.field
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        extensions=[authenticated()],
+        description="The caller's own user: the token's subject (null for API-key callers).",
+    )
+    async def me(self, info: strawberry.Info) -> User | None:
+        return await accounts.me(context_of(info))  # type: ignore[return-value]
+
+    @strawberry.field(extensions=[requires_scopes(ORDERS_READ)])  # type: ignore[untyped-decorator]
     async def order(self, info: strawberry.Info, id: strawberry.ID) -> Order | None:
         return await orders.order(context_of(info), id)  # type: ignore[return-value]
 
-    @strawberry.field
+    @strawberry.field(extensions=[requires_scopes(ORDERS_READ, withheld=EMPTY_CONNECTION)])  # type: ignore[untyped-decorator]
     async def orders(
         self,
         info: strawberry.Info,

@@ -14,6 +14,8 @@ import strawberry
 
 from resolvers import accounts, catalog, reviews
 from resolvers.context import GraphContext
+from resolvers.records import EMPTY_CONNECTION
+from schema.authorization import owner_or_admin
 
 T = TypeVar("T")
 
@@ -21,6 +23,10 @@ T = TypeVar("T")
 def context_of(info: strawberry.Info) -> GraphContext:
     context: GraphContext = info.context
     return context
+
+
+def user_id(user: User) -> str:
+    return user.id
 
 
 @strawberry.enum
@@ -68,11 +74,11 @@ class Money:
 class User:
     id: strawberry.ID
     name: str
-    email: str | None
+    email: str | None = strawberry.field(extensions=[owner_or_admin(user_id)])
     tier: Tier
     created_at: str
 
-    @strawberry.field
+    @strawberry.field(extensions=[owner_or_admin(user_id, withheld=EMPTY_CONNECTION)])  # type: ignore[untyped-decorator]
     async def orders(
         self, info: strawberry.Info, first: int | None = 10, after: str | None = strawberry.UNSET
     ) -> Connection[Order]:

@@ -29,7 +29,10 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from schema import build_schema
+from schema.authorization import AuthorizationErrors
 from switchyard import ide
+from switchyard.auth.backend import Authenticator
+from switchyard.auth.middleware import AuthenticationMiddleware
 from switchyard.config import GatewayConfig
 from switchyard.context import ANONYMOUS, Deadline, RequestContext
 from switchyard.debug import DEBUG_HEADER, DebugRecord
@@ -52,7 +55,8 @@ class Gateway:
     clients: DemoClients | None = None
 
     def __post_init__(self) -> None:
-        self.schema = build_schema(extensions=[ErrorPresenter])
+        # AuthorizationErrors after ErrorPresenter: it adds its errors before they are presented.
+        self.schema = build_schema(extensions=[ErrorPresenter, AuthorizationErrors])
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -73,6 +77,7 @@ class Gateway:
         return RequestContext(
             request_id=state.get("request_id", "-"),
             caller=state.get("caller", ANONYMOUS),
+            bearer_token=state.get("bearer_token"),
             deadline=Deadline.after(self.config.server.request_timeout),
             clients=self.clients,
             debug=DebugRecord() if debug_requested and self.config.server.debug else None,
@@ -95,11 +100,17 @@ class GraphQLView(GraphQL[RequestContext, None]):
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
+        if scope["type"] != "http":
             await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        response: Response
+        try:
+            response = await self.run(request)
         except HTTPException as exc:
             # Strawberry answers these in plain text; clients get a GraphQL error body.
-            await request_error(exc.status_code, exc.reason, "BAD_REQUEST")(scope, receive, send)
+            response = request_error(exc.status_code, exc.reason, "BAD_REQUEST")
+        await response(scope, receive, send)
 
     async def get_context(self, request: Request, response: Response) -> RequestContext:  # type: ignore[override]
         context = self.gateway.new_context(request, response)
@@ -128,7 +139,10 @@ class GraphQLView(GraphQL[RequestContext, None]):
 
 
 def _all_request_errors(errors: list[GraphQLError]) -> bool:
-    return all((e.extensions or {}).get("code") in REQUEST_ERROR_CODES for e in errors)
+    """Errors raised before execution (no path): the request itself was bad."""
+    return all(
+        not e.path and (e.extensions or {}).get("code") in REQUEST_ERROR_CODES for e in errors
+    )
 
 
 def request_error(status: int, message: str, code: str) -> JSONResponse:
@@ -163,6 +177,11 @@ def create_app(config: GatewayConfig) -> Starlette:
         routes.append(Mount(IDE_ASSETS_PATH, app=ide.ide_asset_app(assets_dir)))
     middleware = [
         Middleware(RequestIdMiddleware),
+        Middleware(
+            AuthenticationMiddleware,
+            authenticator=Authenticator.from_settings(config.auth),
+            graphql_path=config.server.graphql_path,
+        ),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=gateway.lifespan)
     app.state.gateway = gateway

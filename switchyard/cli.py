@@ -6,6 +6,7 @@
     switchyard schema                     print the SDL
     switchyard config check FILE          validate a config file
     switchyard ide fetch [--dest DIR]     put GraphiQL's assets where the gateway serves them
+    switchyard token --sub 42 [--scope S]  a token signed with the config's dev key
 
 Options that take a value can also be given as environment variables
 (``SWITCHYARD_PORT``, ``SWITCHYARD_CONFIG``, ...), like uvicorn's.
@@ -15,11 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 from switchyard.config import DEMO_CONFIG, ConfigError, GatewayConfig, load_config
+from upstreams.clients import DEMO_UPSTREAMS
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -34,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default=_env("HOST", "127.0.0.1"))
     demo.add_argument("--port", type=int, default=int(_env("PORT", "8000") or 8000))
     demo.add_argument("--seed", type=int, default=42, help="seed of the demo data")
+    demo.add_argument(
+        "--services-port",
+        type=int,
+        default=7001,
+        help="port of the first demo service; the others follow (default 7001-7005)",
+    )
 
     serve = commands.add_parser("serve", help="run the gateway")
     serve.add_argument(
@@ -61,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     ide_commands = ide_parser.add_subparsers(dest="ide_command", required=True, metavar="ACTION")
     fetch = ide_commands.add_parser("fetch", help="download pinned GraphiQL assets from npm")
     fetch.add_argument("--dest", type=Path, default=None)
+
+    token = commands.add_parser("token", help="print a token signed with the config's dev key")
+    token.add_argument("--sub", required=True, help="the user id the token names")
+    token.add_argument("--scope", action="append", default=[], help="a scope (repeatable)")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    token.add_argument("--config", type=Path, default=_env("CONFIG") or DEMO_CONFIG)
     return parser
 
 
@@ -83,6 +99,8 @@ def _run(args: argparse.Namespace) -> int:
         load_config(args.file)
         print(f"{args.file}: ok")
         return 0
+    if args.command == "token":
+        return print_token(args.config, args.sub, args.scope, args.ttl)
     if args.command == "ide":
         from switchyard import ide
 
@@ -96,21 +114,39 @@ def _run(args: argparse.Namespace) -> int:
             )
         return serve(config)
     if args.command == "services":
+        from services.faults import FaultConfig
         from services.launcher import DemoPlatform
 
+        faults = FaultConfig(
+            latency_ms=args.latency_ms, jitter_ms=args.jitter_ms, error_rate=args.error_rate
+        )
         platform = DemoPlatform(
             host=args.host,
             instances=args.instances,
             seed=args.seed,
-            latency_ms=args.latency_ms,
-            jitter_ms=args.jitter_ms,
-            error_rate=args.error_rate,
+            faults=dict.fromkeys(DEMO_UPSTREAMS, faults),
         )
-        platform.run_forever()
-        return 0
+        return platform.run_forever()
     if args.command == "demo":
-        return demo(args.host, args.port, args.seed)
+        return demo(args.host, args.port, args.seed, args.services_port)
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def print_token(config_file: Path, subject: str, scopes: list[str], ttl: int) -> int:
+    """Print a token for ``subject``; exit 2 unless the config has a key marked ``dev = true``."""
+    from switchyard.auth.dev_tokens import NoDevKey, mint_dev_token
+
+    if ttl <= 0:
+        print("switchyard: --ttl must be a positive number of seconds", file=sys.stderr)
+        return 2
+    config = load_config(config_file)
+    try:
+        token = mint_dev_token(config.auth.jwt, subject=subject, scopes=scopes, ttl=ttl)
+    except NoDevKey as exc:
+        print(f"switchyard: {config_file}: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
 
 
 def serve(config: GatewayConfig) -> int:
@@ -131,16 +167,29 @@ def serve(config: GatewayConfig) -> int:
             access_log=False,
         )
     )
-    server.run()
+    # uvicorn re-raises the signal that stopped it once it has shut down; turning
+    # SIGTERM into KeyboardInterrupt lets callers (the demo) clean up and exit 0.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0 if server.started else 1
 
 
-def demo(host: str, port: int, seed: int) -> int:
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def demo(host: str, port: int, seed: int, services_port: int = 7001) -> int:
     """The five demo services as child processes, then the gateway in this one."""
     from services.launcher import DemoPlatform
 
     base = load_config(DEMO_CONFIG)
-    with DemoPlatform(seed=seed) as platform:
+    ports = {name: services_port + offset for offset, name in enumerate(DEMO_UPSTREAMS)}
+    with DemoPlatform(seed=seed, ports=ports) as platform:
         upstreams = {
             name: settings.model_copy(update={"instances": platform.addresses[name]})
             for name, settings in base.upstreams.items()

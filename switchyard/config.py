@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from switchyard.auth.settings import AuthSettings
 from upstreams.settings import UpstreamSettings
 
 ENV_PREFIX = "SWITCHYARD_"
@@ -63,6 +64,7 @@ class GatewayConfig(_Section):
 
     server: ServerSettings = ServerSettings()
     ide: IdeSettings = IdeSettings()
+    auth: AuthSettings = AuthSettings()
     upstreams: dict[str, UpstreamSettings] = Field(min_length=1)
 
 

@@ -6,12 +6,13 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from graphql import GraphQLError
 from starlette.responses import Response
 
 from resolvers.context import Caller
 from resolvers.loaders import Loaders
 from switchyard.debug import DebugRecord
-from upstreams.call import CallScope
+from upstreams.call import CallScope, ForwardedIdentity
 from upstreams.clients import DemoClients
 
 ANONYMOUS = Caller(client_id="anonymous")
@@ -42,14 +43,27 @@ class RequestContext:
     response: Response
     debug: DebugRecord | None = None
     extensions: dict[str, object] = field(default_factory=dict)
+    bearer_token: str | None = field(default=None, repr=False)
+    field_errors: list[GraphQLError] = field(default_factory=list)
+    """Errors of fields answered with a stand-in value (see ``schema.authorization``)."""
 
     @cached_property
     def scope(self) -> CallScope:
+        caller = self.caller
+        identity = None
+        if caller.authenticated:
+            identity = ForwardedIdentity(
+                client_id=caller.client_id,
+                subject=caller.subject,
+                scopes=caller.scopes,
+                bearer_token=self.bearer_token,
+            )
         return CallScope(
             deadline=self.deadline.at,
             request_id=self.request_id,
             headers={"x-request-id": self.request_id},
             observer=self.debug,
+            identity=identity,
         )
 
     @cached_property

@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import quote
 
 
 class CallObserver(Protocol):
@@ -16,18 +17,62 @@ class CallObserver(Protocol):
     ) -> None: ...
 
 
+SUBJECT_HEADER = "x-switchyard-subject"
+SCOPES_HEADER = "x-switchyard-scopes"
+CLIENT_ID_HEADER = "x-switchyard-client-id"
+IDENTITY_HEADERS = (SUBJECT_HEADER, SCOPES_HEADER, CLIENT_ID_HEADER)
+"""Headers (REST) or metadata keys (gRPC) naming the caller; only the gateway may set them."""
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedIdentity:
+    """Who the gateway decided the caller is, in the form upstreams may be told it.
+
+    Each upstream's settings choose what it gets::
+
+        >>> ForwardedIdentity("web", "42", frozenset({"orders:read"})).headers(
+        ...     bearer_token=False, identity=True)
+        {'x-switchyard-client-id': 'web', 'x-switchyard-subject': '42', ...}
+    """
+
+    client_id: str
+    subject: str | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    bearer_token: str | None = field(default=None, repr=False)
+
+    def headers(self, *, bearer_token: bool, identity: bool) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        if bearer_token and self.bearer_token is not None:
+            headers["authorization"] = f"Bearer {self.bearer_token}"
+        if identity:
+            headers[CLIENT_ID_HEADER] = _header_safe(self.client_id)
+            if self.subject is not None:
+                headers[SUBJECT_HEADER] = _header_safe(self.subject)
+            headers[SCOPES_HEADER] = _header_safe(" ".join(sorted(self.scopes)))
+        return headers
+
+
+def _header_safe(value: str) -> str:
+    # Claims are arbitrary JSON strings; HTTP headers and gRPC metadata take printable ASCII.
+    if value.isascii() and value.isprintable():
+        return value
+    return quote(value, safe="")
+
+
 @dataclass(frozen=True, slots=True)
 class CallScope:
     """Per-request settings shared by every call made on behalf of one client request.
 
     ``deadline`` is a ``time.monotonic()`` instant after which no call may run;
-    ``headers`` are forwarded to the upstream (HTTP headers, or gRPC metadata).
+    ``headers`` are sent to every upstream (HTTP headers, or gRPC metadata);
+    ``identity`` is the caller, which each upstream forwards as its settings say.
     """
 
     deadline: float | None = None
     request_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     observer: CallObserver | None = None
+    identity: ForwardedIdentity | None = None
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (never negative), or None without one."""

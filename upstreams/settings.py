@@ -17,8 +17,13 @@ class ForwardSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    bearer_token: bool = False
-    identity_headers: bool = False
+    bearer_token: bool = Field(
+        False, description="send the caller's own JWT as `authorization: Bearer ...`"
+    )
+    identity_headers: bool = Field(
+        False,
+        description="send x-switchyard-subject, x-switchyard-scopes and x-switchyard-client-id",
+    )
 
 
 class UpstreamSettings(BaseModel):

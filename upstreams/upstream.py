@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 
 from upstreams.balancing import RoundRobin
-from upstreams.call import CallScope, UpstreamRequest
+from upstreams.call import CallScope, ForwardedIdentity, UpstreamRequest
 from upstreams.errors import UpstreamError
 from upstreams.grpc import GrpcTransport
 from upstreams.rest import RestTransport, create_client
@@ -33,6 +34,8 @@ class Upstream:
         self.settings = settings
         self.transport = transport
         self._http_client: httpx.AsyncClient | None = None
+        self._forward = settings.forward
+        self._forwards = settings.forward.bearer_token or settings.forward.identity_headers
 
     @classmethod
     def from_settings(cls, name: str, settings: UpstreamSettings) -> Upstream:
@@ -64,6 +67,8 @@ class Upstream:
         """Send ``request``; raise an ``UpstreamError`` subclass on failure."""
         started = time.perf_counter()
         error: BaseException | None = None
+        if self._forwards and scope.identity is not None:
+            scope = self._with_identity(scope, scope.identity)
         try:
             return await self.transport.handle(request, scope)
         except UpstreamError as exc:
@@ -79,6 +84,12 @@ class Upstream:
                 scope.observer.call_finished(
                     self.name, request.operation, time.perf_counter() - started, error
                 )
+
+    def _with_identity(self, scope: CallScope, identity: ForwardedIdentity) -> CallScope:
+        forwarded = identity.headers(
+            bearer_token=self._forward.bearer_token, identity=self._forward.identity_headers
+        )
+        return dataclasses.replace(scope, headers={**scope.headers, **forwarded})
 
     async def check(self, timeout: float) -> bool:
         return await self.transport.check(timeout)

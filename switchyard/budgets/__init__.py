@@ -1,0 +1,47 @@
+"""Per-client budgets of query-cost points: token buckets in this process or in Redis.
+
+``Budgets`` is the entry point; the rest is what it is made of::
+
+    budgets = Budgets.from_settings(config.budgets)
+    key = client_key(caller.client_id, peer_ip, headers.get("x-forwarded-for"),
+                     config.budgets.trusted_proxies)
+    decision = await budgets.check(key, caller.tier, estimated_cost)
+    response.headers.update(rate_limit_headers(decision))
+    if not decision.allowed:
+        ...  # HTTP 429, extensions.code RATE_LIMITED, message decision.message
+"""
+
+from switchyard.budgets.facade import Budgets
+from switchyard.budgets.headers import rate_limit_headers, throttle_status
+from switchyard.budgets.keys import client_key
+from switchyard.budgets.memory import MemoryBudgetStore
+from switchyard.budgets.redis_store import RedisBudgetStore
+from switchyard.budgets.settings import (
+    DEFAULT_TIERS,
+    BucketPolicy,
+    BudgetSettings,
+    mask_url,
+)
+from switchyard.budgets.store import (
+    BudgetBackendUnavailable,
+    BudgetDecision,
+    BudgetState,
+    BudgetStore,
+)
+
+__all__ = [
+    "DEFAULT_TIERS",
+    "BucketPolicy",
+    "BudgetBackendUnavailable",
+    "BudgetDecision",
+    "BudgetSettings",
+    "BudgetState",
+    "BudgetStore",
+    "Budgets",
+    "MemoryBudgetStore",
+    "RedisBudgetStore",
+    "client_key",
+    "mask_url",
+    "rate_limit_headers",
+    "throttle_status",
+]

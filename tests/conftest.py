@@ -1,0 +1,138 @@
+"""Shared fixtures: the demo platform on free loopback ports and gateways in front of it.
+
+The services are real processes spoken to over real HTTP and gRPC; the gateway
+runs in the test's event loop behind ``httpx.ASGITransport`` with its lifespan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+import httpx
+import pytest
+
+from services.admin import AdminClient
+from services.launcher import DemoPlatform, find_free_ports
+from services.recording import RequestRecord
+from switchyard.app import create_app
+from switchyard.config import GatewayConfig, validate_config
+from upstreams.clients import DEMO_UPSTREAMS
+
+GRPC_SERVICES = {"catalog", "inventory"}
+SERVICE_KEY = "test-service-key-0123456789"
+"""An API key with every scope: foundation tests query the whole graph with it."""
+SERVICE_HEADERS = {"X-Api-Key": SERVICE_KEY}
+SERVICE_SCOPES = ["admin", "orders:read", "users:read", "reviews:read", "products:read"]
+
+
+@pytest.fixture(scope="session")
+def platform() -> Iterator[DemoPlatform]:
+    ports = dict(zip(DEMO_UPSTREAMS, find_free_ports(len(DEMO_UPSTREAMS)), strict=True))
+    with DemoPlatform(ports={name: [port] for name, port in ports.items()}) as running:
+        yield running
+
+
+def gateway_settings(
+    addresses: Mapping[str, list[str]], **sections: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A config dict for a gateway over ``addresses``; ``sections`` merge into the defaults."""
+    data: dict[str, Any] = {
+        "server": {"debug": True, "request_timeout": 5.0},
+        "auth": {
+            "allow_anonymous": True,
+            "api_keys": [
+                {
+                    "hash": "sha256:" + hashlib.sha256(SERVICE_KEY.encode()).hexdigest(),
+                    "client_id": "test-service",
+                    "scopes": SERVICE_SCOPES,
+                    "tier": "service",
+                }
+            ],
+        },
+        "upstreams": {
+            name: {
+                "kind": "grpc" if name in GRPC_SERVICES else "rest",
+                "instances": list(instances),
+                "timeout": 2.0,
+            }
+            for name, instances in addresses.items()
+        },
+    }
+    for section, values in sections.items():
+        if section == "upstreams":
+            for name, overrides in values.items():
+                data["upstreams"].setdefault(name, {}).update(overrides)
+        else:
+            data.setdefault(section, {}).update(values)
+    return data
+
+
+@contextlib.asynccontextmanager
+async def open_gateway(config: GatewayConfig) -> AsyncIterator[httpx.AsyncClient]:
+    """A started gateway (lifespan run) and a client speaking to it in process."""
+    app = create_app(config)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            yield client
+
+
+@pytest.fixture(scope="session")
+def gateway_config(platform: DemoPlatform) -> GatewayConfig:
+    return validate_config(gateway_settings(platform.addresses))
+
+
+@pytest.fixture(scope="session")
+async def gateway(gateway_config: GatewayConfig) -> AsyncIterator[httpx.AsyncClient]:
+    async with open_gateway(gateway_config) as client:
+        yield client
+
+
+class Backends:
+    """What the demo services observed: their request records, reset between tests."""
+
+    def __init__(self, platform: DemoPlatform, admin: AdminClient) -> None:
+        self.platform = platform
+        self.admin = admin
+
+    async def reset(self) -> None:
+        for name in DEMO_UPSTREAMS:
+            for endpoint in self.platform.endpoints(name):
+                await self.admin.reset(endpoint)
+
+    async def records(self, name: str) -> list[RequestRecord]:
+        records: list[RequestRecord] = []
+        for endpoint in self.platform.endpoints(name):
+            records.extend(await self.admin.requests(endpoint))
+        return sorted(records, key=lambda r: r.start)
+
+    async def call_counts(self) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for name in DEMO_UPSTREAMS:
+            counts[name] = len(await self.records(name))
+        return {name: count for name, count in counts.items() if count}
+
+
+@pytest.fixture
+async def backends(platform: DemoPlatform) -> AsyncIterator[Backends]:
+    async with AdminClient() as admin:
+        observed = Backends(platform, admin)
+        await observed.reset()
+        yield observed
+
+
+async def query(
+    client: httpx.AsyncClient,
+    document: str,
+    variables: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = SERVICE_HEADERS,
+) -> httpx.Response:
+    """POST a GraphQL request, by default as the all-scopes test service."""
+    payload: dict[str, Any] = {"query": document}
+    if variables is not None:
+        payload["variables"] = dict(variables)
+    return await client.post("/graphql", json=payload, headers=headers)
