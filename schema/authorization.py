@@ -162,11 +162,7 @@ def owner_or_admin(owner_of: Callable[[Any], str], *, withheld: object = None) -
 
 
 class AuthorizationErrors(SchemaExtension):
-    """Adds the errors of withheld non-null fields to the result.
-
-    List it after ``ErrorPresenter``: extensions leave the operation in reverse
-    order, so the errors are then added before they are presented.
-    """
+    """Adds the errors of withheld non-null fields to the result."""
 
     def on_operation(self) -> Iterator[None]:
         yield

@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
@@ -36,12 +37,14 @@ from switchyard.auth.middleware import AuthenticationMiddleware
 from switchyard.config import GatewayConfig
 from switchyard.context import ANONYMOUS, Deadline, RequestContext
 from switchyard.debug import DEBUG_HEADER, DebugRecord
-from switchyard.errors import REQUEST_ERROR_CODES, ErrorPresenter
+from switchyard.errors import REQUEST_ERROR_CODES, present_error
 from switchyard.request_id import RequestIdMiddleware
 from upstreams.clients import DemoClients
 from upstreams.upstream import Upstreams
 
 READINESS_TIMEOUT = 1.0
+DOCUMENT_CACHE_SIZE = 512
+"""Distinct operation texts whose parsed and validated documents are kept."""
 IDE_ASSETS_PATH = "/graphiql/assets"
 
 
@@ -55,8 +58,13 @@ class Gateway:
     clients: DemoClients | None = None
 
     def __post_init__(self) -> None:
-        # AuthorizationErrors after ErrorPresenter: it adds its errors before they are presented.
-        self.schema = build_schema(extensions=[ErrorPresenter, AuthorizationErrors])
+        self.schema = build_schema(
+            extensions=[
+                AuthorizationErrors,
+                lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+                lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+            ]
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -126,8 +134,15 @@ class GraphQLView(GraphQL[RequestContext, None]):
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
-        body = await super().process_result(request, result)
         context: RequestContext = request.state.graphql_context
+        if result.errors:
+            # Presented here, at the client boundary, so errors raised by any stage
+            # (parsing, validation, extensions, resolvers) are all masked the same way.
+            debug = context.debug is not None
+            result.errors = [
+                present_error(e, context.request_id, debug=debug) for e in result.errors
+            ]
+        body = await super().process_result(request, result)
         extensions: dict[str, Any] = dict(context.extensions)
         if context.debug is not None:
             extensions["upstreams"] = context.debug.as_extension()

@@ -7,10 +7,8 @@ request id the client is given, so an operator can find the detail.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
 
 from resolvers.errors import GraphError
 from upstreams.errors import (
@@ -92,17 +90,3 @@ def _code_of_request_error(error: GraphQLError) -> str:
     if error.path:
         return INTERNAL_ERROR
     return VALIDATION_FAILED
-
-
-class ErrorPresenter(SchemaExtension):
-    """Replaces every error of the result with its client-facing copy (the operation stage)."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is None or not result.errors:
-            return
-        context = self.execution_context.context
-        request_id = getattr(context, "request_id", "-")
-        debug = getattr(context, "debug", None) is not None
-        result.errors = [present_error(e, request_id, debug=debug) for e in result.errors]

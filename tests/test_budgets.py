@@ -247,7 +247,7 @@ async def main(url, prefix, start):
     store = RedisBudgetStore.from_url(url, key_prefix=prefix)
     signal = Redis.from_url(url)
     policy = BucketPolicy(capacity=100, refill_per_second=1e-6)
-    await store.ping()
+    await asyncio.gather(*(store.ping() for _ in range(50)))  # open the pool's connections
     print("ready", flush=True)
     await signal.blpop([start], timeout=10)
     decisions = await asyncio.gather(*(store.take("shared", 1, policy) for _ in range(100)))

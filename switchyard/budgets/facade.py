@@ -109,11 +109,10 @@ class Budgets:
         return self.settings.tiers[self.settings.default_tier]
 
     async def check(self, client_key: str, tier: str, cost: int) -> BudgetDecision:
-        """Spend ``cost`` points of ``client_key``'s bucket if they fit; never raises on outages.
+        """Spend ``cost`` points of ``client_key``'s bucket if they fit; never raises on outages::
 
-        >>> decision = await budgets.check("partner-app", "pro", 40)
-        >>> decision.allowed, decision.remaining
-        (True, 4960.0)
+        decision = await budgets.check("partner-app", "pro", 40)
+        decision.allowed, decision.remaining  # (True, 4960.0) on a full "pro" bucket
         """
         check_points("cost", cost)
         policy = self.policy_for(tier)
