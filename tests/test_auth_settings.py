@@ -32,8 +32,8 @@ def test_the_demo_config_has_a_dev_key_and_hashed_api_keys() -> None:
     assert auth.allow_anonymous is True
     assert [(k.kid, k.algorithms, k.dev) for k in auth.jwt.keys] == [("demo-dev", ["HS256"], True)]
     assert [(k.client_id, k.scopes, k.tier) for k in auth.api_keys] == [
-        ("demo-partner", ["orders:read"], "partner"),
-        ("demo-admin", ["orders:read", "admin"], "internal"),
+        ("demo-partner", ["orders:read"], "pro"),
+        ("demo-admin", ["orders:read", "admin"], "service"),
     ]
     assert all(k.hash.startswith("sha256:") for k in auth.api_keys)
 

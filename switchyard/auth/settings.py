@@ -15,7 +15,7 @@ Secrets never appear in errors or reprs; API keys are stored only as hashes::
     hash = "sha256:<hex of sha256(key)>"
     client_id = "partner-app"
     scopes = ["orders:read"]
-    tier = "partner"
+    tier = "pro"
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ DEFAULT_API_KEY_HEADER = "X-Api-Key"
 DEFAULT_ADMIN_SCOPE = "admin"
 DEFAULT_LEEWAY = 30.0
 DEFAULT_MAX_TOKEN_BYTES = 8192
-DEFAULT_USER_TIER = "user"
-DEFAULT_API_KEY_TIER = "machine"
+DEFAULT_USER_TIER = "free"
+DEFAULT_API_KEY_TIER = "service"
 DEFAULT_JWKS_ALGORITHMS = ("RS256", "ES256", "EdDSA")
 DEFAULT_JWKS_TIMEOUT = 2.0
 DEFAULT_JWKS_COOLDOWN = 30.0
