@@ -7,6 +7,7 @@ import strawberry
 from resolvers import accounts, catalog, orders
 from resolvers.records import EMPTY_CONNECTION
 from schema.authorization import authenticated, requires_scopes
+from schema.directives import CONNECTION_SIZE
 from schema.types import Connection, Order, OrderStatus, Product, User, context_of
 
 ORDERS_READ = [["orders:read"]]
@@ -19,7 +20,7 @@ class Query:
     async def user(self, info: strawberry.Info, id: strawberry.ID) -> User | None:
         return await accounts.user(context_of(info), id)  # type: ignore[return-value]
 
-    @strawberry.field
+    @strawberry.field(directives=[CONNECTION_SIZE])  # type: ignore[untyped-decorator]
     async def users(
         self, info: strawberry.Info, first: int | None = 20, after: str | None = strawberry.UNSET
     ) -> Connection[User]:
@@ -36,7 +37,10 @@ class Query:
     async def order(self, info: strawberry.Info, id: strawberry.ID) -> Order | None:
         return await orders.order(context_of(info), id)  # type: ignore[return-value]
 
-    @strawberry.field(extensions=[requires_scopes(ORDERS_READ, withheld=EMPTY_CONNECTION)])  # type: ignore[untyped-decorator]
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        extensions=[requires_scopes(ORDERS_READ, withheld=EMPTY_CONNECTION)],
+        directives=[CONNECTION_SIZE],
+    )
     async def orders(
         self,
         info: strawberry.Info,
@@ -51,7 +55,7 @@ class Query:
     async def product(self, info: strawberry.Info, id: strawberry.ID) -> Product | None:
         return await catalog.product(context_of(info), id)  # type: ignore[return-value]
 
-    @strawberry.field
+    @strawberry.field(directives=[CONNECTION_SIZE])  # type: ignore[untyped-decorator]
     async def products(
         self,
         info: strawberry.Info,

@@ -16,6 +16,7 @@ from resolvers import accounts, catalog, reviews
 from resolvers.context import GraphContext
 from resolvers.records import EMPTY_CONNECTION
 from schema.authorization import owner_or_admin
+from schema.directives import CONNECTION_SIZE, ORDER_ITEMS_SIZE, WAREHOUSES_SIZE
 
 T = TypeVar("T")
 
@@ -78,7 +79,10 @@ class User:
     tier: Tier
     created_at: str
 
-    @strawberry.field(extensions=[owner_or_admin(user_id, withheld=EMPTY_CONNECTION)])  # type: ignore[untyped-decorator]
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        extensions=[owner_or_admin(user_id, withheld=EMPTY_CONNECTION)],
+        directives=[CONNECTION_SIZE],
+    )
     async def orders(
         self, info: strawberry.Info, first: int | None = 10, after: str | None = strawberry.UNSET
     ) -> Connection[Order]:
@@ -90,7 +94,7 @@ class Order:
     id: strawberry.ID
     status: OrderStatus
     created_at: str
-    items: list[OrderItem]
+    items: list[OrderItem] = strawberry.field(directives=[ORDER_ITEMS_SIZE])
     total: Money
 
     @strawberry.field
@@ -111,7 +115,7 @@ class OrderItem:
 @strawberry.type
 class Stock:
     available: int
-    warehouses: list[WarehouseStock]
+    warehouses: list[WarehouseStock] = strawberry.field(directives=[WAREHOUSES_SIZE])
 
 
 @strawberry.type
@@ -132,7 +136,7 @@ class Product:
     async def stock(self, info: strawberry.Info) -> Stock | None:
         return await catalog.stock(context_of(info), self.id)  # type: ignore[return-value]
 
-    @strawberry.field
+    @strawberry.field(directives=[CONNECTION_SIZE])  # type: ignore[untyped-decorator]
     async def reviews(
         self, info: strawberry.Info, first: int | None = 5, after: str | None = strawberry.UNSET
     ) -> Connection[Review]:

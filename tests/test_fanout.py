@@ -7,18 +7,9 @@ import asyncio
 import httpx
 import pytest
 
+from bench.fanout import DEEP_QUERY
 from services.faults import FaultConfig
 from tests.conftest import SERVICE_HEADERS, Backends, query
-
-DEEP_QUERY = """
-query Deep($n: Int!) {
-  orders(first: $n) { edges { node {
-    customer { name }
-    items { product { name stock { available }
-      reviews(first: 3) { edges { node { author { name } } } } } }
-  } } }
-}
-"""
 
 ONE_CALL_PER_SERVICE_PER_LEVEL = {
     "orders": 1,  # the orders page

@@ -20,7 +20,7 @@ from upstreams.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from upstreams.transport import Transport
+from upstreams.transport import Transport, call_timeout
 
 _ERRORS_BY_STATUS: dict[grpc.StatusCode, type[UpstreamError]] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: UpstreamTimeout,
@@ -70,12 +70,7 @@ class GrpcTransport(Transport):
         if not isinstance(request, GrpcRequest):
             raise TypeError(f"{self.name} is a gRPC upstream, got {type(request).__name__}")
         operation = request.operation
-        timeout = self._timeout
-        remaining = scope.remaining()
-        if remaining is not None:
-            timeout = min(timeout, remaining)
-        if timeout <= 0:
-            raise UpstreamTimeout(self.name, operation, "request deadline already passed")
+        timeout = call_timeout(self._timeout, scope, self.name, operation)
         metadata = tuple(scope.headers.items())
         try:
             return await self._method(request)(request.message, timeout=timeout, metadata=metadata)

@@ -17,7 +17,7 @@ from upstreams.errors import (
     UpstreamUnavailable,
 )
 from upstreams.settings import UpstreamSettings
-from upstreams.transport import Transport
+from upstreams.transport import Transport, call_timeout
 
 
 def create_client(settings: UpstreamSettings) -> httpx.AsyncClient:
@@ -56,12 +56,7 @@ class RestTransport(Transport):
         if not isinstance(request, RestRequest):
             raise TypeError(f"{self.name} is a REST upstream, got {type(request).__name__}")
         operation = request.operation
-        timeout = self._timeout
-        remaining = scope.remaining()
-        if remaining is not None:
-            timeout = min(timeout, remaining)
-        if timeout <= 0:
-            raise UpstreamTimeout(self.name, operation, "request deadline already passed")
+        timeout = call_timeout(self._timeout, scope, self.name, operation)
         url = self.base_url + request.path
         try:
             # httpx timeouts bound each phase; asyncio.timeout bounds the whole call.

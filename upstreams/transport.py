@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from upstreams.call import CallScope, UpstreamRequest
+from upstreams.errors import UpstreamTimeout
 
 
 class Transport(ABC):
@@ -29,3 +30,15 @@ class Transport(ABC):
 
     async def aclose(self) -> None:
         """Release connections; the transport is not used afterwards."""
+
+
+def call_timeout(limit: float, scope: CallScope, upstream: str, operation: str) -> float:
+    """The seconds one call may take: its own limit, capped by the request's deadline.
+
+    Raises ``UpstreamTimeout`` without calling when the deadline has already passed.
+    """
+    remaining = scope.remaining()
+    timeout = limit if remaining is None else min(limit, remaining)
+    if timeout <= 0:
+        raise UpstreamTimeout(upstream, operation, "request deadline already passed")
+    return timeout

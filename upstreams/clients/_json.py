@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from upstreams.call import CallScope, RestRequest
 from upstreams.errors import UpstreamProtocolError
+from upstreams.upstream import Upstream
 
 JsonObject = dict[str, Any]
 Page = dict[str, Any]
@@ -29,3 +31,29 @@ def index_by_id(items: list[JsonObject], upstream: str, operation: str) -> dict[
         return {str(item["id"]): item for item in items}
     except (KeyError, TypeError) as exc:
         raise UpstreamProtocolError(upstream, operation, "an item has no id") from exc
+
+
+async def pages_per_parent(
+    upstream: Upstream,
+    path: str,
+    ids_param: str,
+    parent_ids: list[str],
+    first: int,
+    after: str | None,
+    scope: CallScope,
+) -> dict[str, Page]:
+    """One page per parent id: ``GET path?<ids_param>=1,2&first=N`` answering ``results``.
+
+    The contract accepts ``after`` only with a single parent id.
+    """
+    if after is not None and len(parent_ids) != 1:
+        raise ValueError(f"after is accepted only with a single id in {ids_param}")
+    params = {ids_param: ",".join(parent_ids), "first": str(first)}
+    if after is not None:
+        params["after"] = after
+    request = RestRequest(path, params)
+    answer = expect_object(await upstream.call(request, scope), upstream.name, request.operation)
+    results = answer.get("results")
+    if not isinstance(results, dict):
+        raise UpstreamProtocolError(upstream.name, request.operation, "answer has no 'results'")
+    return results

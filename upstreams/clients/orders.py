@@ -9,8 +9,8 @@ from upstreams.clients._json import (
     expect_list,
     expect_object,
     index_by_id,
+    pages_per_parent,
 )
-from upstreams.errors import UpstreamProtocolError
 from upstreams.upstream import Upstream
 
 
@@ -45,16 +45,7 @@ class OrdersClient:
     async def orders_of_users(
         self, user_ids: list[str], first: int, after: str | None, scope: CallScope
     ) -> dict[str, Page]:
-        """One page of orders per user; ``after`` is allowed with a single user only."""
-        if after is not None and len(user_ids) != 1:
-            raise ValueError("after is accepted only with a single user id")
-        params = {"userIds": ",".join(user_ids), "first": str(first)}
-        if after is not None:
-            params["after"] = after
-        answer = expect_object(
-            await self.upstream.call(RestRequest("/orders", params), scope), "orders", "orders"
+        """One page of orders per user, newest first; ``after`` only with a single user."""
+        return await pages_per_parent(
+            self.upstream, "/orders", "userIds", user_ids, first, after, scope
         )
-        results = answer.get("results")
-        if not isinstance(results, dict):
-            raise UpstreamProtocolError("orders", "GET /orders", "answer has no 'results' object")
-        return results

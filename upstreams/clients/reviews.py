@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from upstreams.call import CallScope, RestRequest
-from upstreams.clients._json import Page, expect_object
-from upstreams.errors import UpstreamProtocolError
+from upstreams.call import CallScope
+from upstreams.clients._json import Page, pages_per_parent
 from upstreams.upstream import Upstream
 
 
@@ -16,15 +15,6 @@ class ReviewsClient:
         self, product_ids: list[str], first: int, after: str | None, scope: CallScope
     ) -> dict[str, Page]:
         """One page of reviews (with ``averageRating``) per product, newest first."""
-        if after is not None and len(product_ids) != 1:
-            raise ValueError("after is accepted only with a single product id")
-        params = {"productIds": ",".join(product_ids), "first": str(first)}
-        if after is not None:
-            params["after"] = after
-        answer = expect_object(
-            await self.upstream.call(RestRequest("/reviews", params), scope), "reviews", "reviews"
+        return await pages_per_parent(
+            self.upstream, "/reviews", "productIds", product_ids, first, after, scope
         )
-        results = answer.get("results")
-        if not isinstance(results, dict):
-            raise UpstreamProtocolError("reviews", "GET /reviews", "answer has no 'results' object")
-        return results
