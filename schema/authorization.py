@@ -115,7 +115,9 @@ class Authorize(FieldExtension):
         self.withheld = withheld
 
     def apply(self, field: StrawberryField) -> None:
-        field.directives.append(self.directive)
+        # apply() runs each time a schema is built from these types: add the directive once.
+        if self.directive not in field.directives:
+            field.directives.append(self.directive)
         if self.withheld is None and not isinstance(field.type, StrawberryOptional):
             raise TypeError(f"{field.python_name} is non-null: give it a `withheld` value")
 

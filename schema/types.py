@@ -16,7 +16,12 @@ from resolvers import accounts, catalog, reviews
 from resolvers.context import GraphContext
 from resolvers.records import EMPTY_CONNECTION
 from schema.authorization import owner_or_admin
-from schema.directives import CONNECTION_SIZE, ORDER_ITEMS_SIZE, WAREHOUSES_SIZE
+from schema.directives import (
+    CONNECTION_SIZE,
+    ORDER_ITEMS_SIZE,
+    UPSTREAM_SCALAR_COST,
+    WAREHOUSES_SIZE,
+)
 
 T = TypeVar("T")
 
@@ -142,7 +147,7 @@ class Product:
     ) -> Connection[Review]:
         return await reviews.reviews_of_product(context_of(info), self.id, first, after)  # type: ignore[return-value]
 
-    @strawberry.field
+    @strawberry.field(directives=[UPSTREAM_SCALAR_COST])  # type: ignore[untyped-decorator]
     async def average_rating(self, info: strawberry.Info) -> float | None:
         return await reviews.average_rating(context_of(info), self.id)
 

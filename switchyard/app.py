@@ -29,15 +29,19 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
+from resolvers.context import Caller
 from schema import build_schema
 from schema.authorization import AuthorizationErrors
 from switchyard import ide
 from switchyard.auth.backend import Authenticator
 from switchyard.auth.middleware import AuthenticationMiddleware
+from switchyard.budgets import Budgets, client_key
 from switchyard.config import GatewayConfig
 from switchyard.context import ANONYMOUS, Deadline, RequestContext
-from switchyard.debug import DEBUG_HEADER, DebugRecord
+from switchyard.cost import CostAnalysis, CostModel
+from switchyard.debug import COST_HEADER, DEBUG_HEADER, DebugRecord
 from switchyard.errors import REQUEST_ERROR_CODES, present_error
+from switchyard.rate_limit import CostRateLimiter, cost_breakdown, cost_extension
 from switchyard.request_id import RequestIdMiddleware
 from upstreams.clients import DemoClients
 from upstreams.upstream import Upstreams
@@ -56,6 +60,8 @@ class Gateway:
     schema: strawberry.Schema = field(init=False)
     upstreams: Upstreams | None = None
     clients: DemoClients | None = None
+    budgets: Budgets | None = None
+    cost_model: CostModel = field(init=False)
 
     def __post_init__(self) -> None:
         self.schema = build_schema(
@@ -63,7 +69,20 @@ class Gateway:
                 AuthorizationErrors,
                 lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
                 lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+                self._cost_analysis,
             ]
+        )
+        self.cost_model = CostModel.from_strawberry(
+            self.schema, default_list_size=self.config.cost.default_list_size
+        )
+
+    def _cost_analysis(self) -> CostAnalysis:
+        limiter = CostRateLimiter(self.budgets) if self.budgets is not None else None
+        return CostAnalysis(
+            self.config.cost,
+            model=self.cost_model,
+            on_estimate=limiter.charge if limiter else None,
+            on_actual=limiter.refund if limiter else None,
         )
 
     @contextlib.asynccontextmanager
@@ -71,20 +90,34 @@ class Gateway:
         # Channels and pools are made inside the serving event loop.
         self.upstreams = Upstreams.from_settings(self.config.upstreams)
         self.clients = DemoClients.from_upstreams(self.upstreams)
+        if self.config.budgets.enabled:
+            self.budgets = Budgets.from_settings(self.config.budgets)
         try:
             yield
         finally:
             await self.upstreams.aclose()
-            self.upstreams = self.clients = None
+            if self.budgets is not None:
+                await self.budgets.aclose()
+            self.upstreams = self.clients = self.budgets = None
 
     def new_context(self, request: Request, response: Response) -> RequestContext:
         if self.clients is None:
             raise RuntimeError("the gateway is not started (lifespan did not run)")
         state = request.scope.get("state", {})
         debug_requested = request.headers.get(DEBUG_HEADER) == "1"
+        caller: Caller = state.get("caller", ANONYMOUS)
+        budgets = self.config.budgets
         return RequestContext(
             request_id=state.get("request_id", "-"),
-            caller=state.get("caller", ANONYMOUS),
+            caller=caller,
+            client_key=client_key(
+                caller.client_id if caller.authenticated else None,
+                request.client.host if request.client else None,
+                request.headers.get("x-forwarded-for"),
+                budgets.trusted_proxies,
+            ),
+            explain_cost=self.config.server.debug
+            and request.headers.get(COST_HEADER, "").lower() == "explain",
             bearer_token=state.get("bearer_token"),
             deadline=Deadline.after(self.config.server.request_timeout),
             clients=self.clients,
@@ -146,9 +179,18 @@ class GraphQLView(GraphQL[RequestContext, None]):
         extensions: dict[str, Any] = dict(context.extensions)
         if context.debug is not None:
             extensions["upstreams"] = context.debug.as_extension()
+        cost = cost_extension(context.cost, context.budget)
+        if cost is not None:
+            extensions["cost"] = cost
+        if context.explain_cost and context.cost is not None:
+            extensions["costBreakdown"] = cost_breakdown(context.cost)
         if extensions:
             body["extensions"] = {**(body.get("extensions") or {}), **extensions}
-        if result.data is None and result.errors and _all_request_errors(result.errors):
+        if context.budget is not None:
+            context.response.headers.update(context.budget.headers())
+        if context.budget is not None and context.budget.refused:
+            context.response.status_code = 429
+        elif result.data is None and result.errors and _all_request_errors(result.errors):
             context.response.status_code = 400
         return body
 
@@ -177,10 +219,14 @@ def create_app(config: GatewayConfig) -> Starlette:
         required = {n: u for n, u in gateway.upstreams.items() if u.settings.required}
         readiness = await Upstreams(required).readiness(READINESS_TIMEOUT)
         ready = all(readiness.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "unavailable", "upstreams": readiness},
-            200 if ready else 503,
-        )
+        body: dict[str, Any] = {"upstreams": readiness}
+        if gateway.budgets is not None:
+            budgets_ready = await gateway.budgets.ready()
+            body["budgets"] = budgets_ready
+            # Fail-open keeps serving without the budget store: report it, stay ready.
+            ready = ready and (budgets_ready or config.budgets.failure_mode == "open")
+        body["status"] = "ready" if ready else "unavailable"
+        return JSONResponse(body, 200 if ready else 503)
 
     routes: list[Route | Mount] = [
         Route("/healthz", healthz, methods=["GET"]),

@@ -20,6 +20,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from switchyard.auth.settings import AuthSettings
+from switchyard.budgets import BudgetSettings
+from switchyard.cost import CostSettings
 from upstreams.settings import UpstreamSettings
 
 ENV_PREFIX = "SWITCHYARD_"
@@ -65,6 +67,8 @@ class GatewayConfig(_Section):
     server: ServerSettings = ServerSettings()
     ide: IdeSettings = IdeSettings()
     auth: AuthSettings = AuthSettings()
+    cost: CostSettings = CostSettings()
+    budgets: BudgetSettings = BudgetSettings()
     upstreams: dict[str, UpstreamSettings] = Field(min_length=1)
 
 

@@ -11,7 +11,9 @@ from starlette.responses import Response
 
 from resolvers.context import Caller
 from resolvers.loaders import Loaders
+from switchyard.cost import CostMeasurement
 from switchyard.debug import DebugRecord
+from switchyard.rate_limit import BudgetCharge
 from upstreams.call import CallScope, ForwardedIdentity
 from upstreams.clients import DemoClients
 
@@ -46,6 +48,11 @@ class RequestContext:
     bearer_token: str | None = field(default=None, repr=False)
     field_errors: list[GraphQLError] = field(default_factory=list)
     """Errors of fields answered with a stand-in value (see ``schema.authorization``)."""
+    client_key: str = "anonymous"
+    """Whose budget this request is charged to (``switchyard.budgets.client_key``)."""
+    cost: CostMeasurement | None = None
+    budget: BudgetCharge | None = None
+    explain_cost: bool = False
 
     @cached_property
     def scope(self) -> CallScope:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 DEBUG_HEADER = "x-switchyard-debug"
+COST_HEADER = "x-switchyard-cost"
+"""``X-Switchyard-Cost: explain`` adds the field-by-field estimate (debug mode only)."""
 
 
 @dataclass(slots=True)
