@@ -4,6 +4,7 @@
     switchyard serve --config FILE        the gateway alone
     switchyard services                   the demo services alone
     switchyard schema                     print the SDL
+    switchyard cost FILE [--variables J]  the cost of an operation, field by field
     switchyard config check FILE          validate a config file
     switchyard ide fetch [--dest DIR]     put GraphiQL's assets where the gateway serves them
     switchyard token --sub 42 [--scope S]  a token signed with the config's dev key
@@ -62,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("schema", help="print the schema (SDL)")
 
+    cost = commands.add_parser("cost", help="print the cost of an operation, field by field")
+    cost.add_argument("file", help="a file holding the operation, or - for standard input")
+    cost.add_argument("--variables", default="{}", help="the operation's variables as JSON")
+    cost.add_argument("--operation", default=None, help="which operation of the document")
+
     config = commands.add_parser("config", help="config file tools")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = config_commands.add_parser("check", help="validate a config file")
@@ -95,6 +101,8 @@ def _run(args: argparse.Namespace) -> int:
 
         print(build_schema().as_str())
         return 0
+    if args.command == "cost":
+        return print_cost(args.file, args.variables, args.operation)
     if args.command == "config":
         load_config(args.file)
         print(f"{args.file}: ok")
@@ -146,6 +154,28 @@ def print_token(config_file: Path, subject: str, scopes: list[str], ttl: int) ->
         print(f"switchyard: {config_file}: {exc}", file=sys.stderr)
         return 2
     print(token)
+    return 0
+
+
+def print_cost(source: str, variables_json: str, operation: str | None) -> int:
+    """``switchyard cost FILE``: the static estimate of an operation against the graph."""
+    import orjson
+    from graphql import GraphQLError, parse
+
+    from schema import build_schema
+    from switchyard.cost import CostError, CostModel, estimate_cost, explain
+
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        variables = orjson.loads(variables_json)
+        schema = build_schema()
+        report = estimate_cost(
+            CostModel.from_strawberry(schema), schema._schema, parse(text), variables, operation
+        )
+    except (OSError, orjson.JSONDecodeError, GraphQLError, CostError) as exc:
+        print(f"switchyard: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    print(explain(report))
     return 0
 
 

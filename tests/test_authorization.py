@@ -33,7 +33,7 @@ PROFILE = """query Profile($id: ID!) {
 }"""
 EMAIL_AT = [{"line": 5, "column": 5}]
 ORDERS_AT = [{"line": 6, "column": 5}]
-WITHHELD_ORDERS = {"totalCount": None, "edges": []}
+WITHHELD_ORDERS: dict[str, object] = {"totalCount": None, "edges": []}
 
 
 def bearer(subject: str, scope: str = "") -> dict[str, str]:

@@ -10,15 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -36,17 +34,11 @@ from switchyard.budgets import (
     rate_limit_headers,
     throttle_status,
 )
+from tests.redis_support import REDIS_URL, RedisServer, free_port
 
-REDIS_URL = os.environ.get("SWITCHYARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parents[1]
 NEGLIGIBLE_REFILL = 1e-6
 HUNDRED = BucketPolicy(capacity=100, refill_per_second=NEGLIGIBLE_REFILL)
-
-
-def unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: required)")
-    pytest.skip(reason)
 
 
 class FakeClock:
@@ -55,24 +47,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="session")
-async def redis_available() -> None:
-    probe = Redis.from_url(REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
-    try:
-        await probe.ping()
-    except Exception as exc:
-        unavailable(f"no Redis at {REDIS_URL} ({type(exc).__name__})")
-    finally:
-        await probe.aclose()
 
 
 @pytest.fixture
@@ -429,49 +403,6 @@ async def test_an_unreachable_redis_fails_fast() -> None:
     await budgets.check("c", "free", 1)  # within recheck_interval: Redis is not tried
     assert time.perf_counter() - started < 0.5
     await budgets.aclose()
-
-
-class RedisServer:
-    """A throwaway ``redis-server`` on a fixed port that can be stopped and started again."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.01)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(5)
-            self.process = None
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        unavailable("no redis-server binary to start a throwaway Redis")
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.parametrize("failure_mode", ["open", "closed"])

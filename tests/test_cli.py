@@ -138,3 +138,26 @@ def test_serve_refuses_a_broken_config(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr == f"switchyard: {broken}: upstreams: Field required\n"
+
+
+def test_cost_explains_an_operation_field_by_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    operation = tmp_path / "op.graphql"
+    operation.write_text("query($n: Int!) { products(first: $n) { edges { node { name } } } }")
+    assert main(["cost", str(operation), "--variables", '{"n": 7}']) == 0
+    assert capsys.readouterr().out == (
+        "query cost 9\n"
+        "  products  Query.products: ProductConnection!  9 = 1 + 8\n"
+        "    edges  ProductConnection.edges: [ProductEdge!]!  8 = 1 + 7 x 1\n"
+        "      node  ProductEdge.node: Product!  1 = 1 + 0\n"
+        "        name  Product.name: String!  0\n"
+    )
+
+
+def test_cost_reads_standard_input_and_reports_bad_input_in_one_line() -> None:
+    result = subprocess.run(
+        [*SWITCHYARD, "cost", "-"], input="{ users(first: ", capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr == "switchyard: Syntax Error: Unexpected <EOF>.\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 
@@ -20,7 +21,7 @@ MIXED_QUERY = """
 """
 
 
-def paths_of(body: dict) -> list[list[object]]:
+def paths_of(body: dict[str, Any]) -> list[list[object]]:
     return [error["path"] for error in body.get("errors", [])]
 
 
