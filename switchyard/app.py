@@ -38,7 +38,7 @@ from switchyard.auth.middleware import AuthenticationMiddleware
 from switchyard.budgets import Budgets, client_key
 from switchyard.config import GatewayConfig
 from switchyard.context import ANONYMOUS, Deadline, RequestContext
-from switchyard.cost import CostAnalysis, CostModel
+from switchyard.cost import CostAnalysis, CostModel, EstimateCache
 from switchyard.debug import COST_HEADER, DEBUG_HEADER, DebugRecord
 from switchyard.errors import REQUEST_ERROR_CODES, present_error
 from switchyard.rate_limit import CostRateLimiter, cost_breakdown, cost_extension
@@ -62,6 +62,7 @@ class Gateway:
     clients: DemoClients | None = None
     budgets: Budgets | None = None
     cost_model: CostModel = field(init=False)
+    estimate_cache: EstimateCache = field(default_factory=EstimateCache)
 
     def __post_init__(self) -> None:
         self.schema = build_schema(
@@ -83,6 +84,7 @@ class Gateway:
             model=self.cost_model,
             on_estimate=limiter.charge if limiter else None,
             on_actual=limiter.refund if limiter else None,
+            cache=self.estimate_cache,
         )
 
     @contextlib.asynccontextmanager

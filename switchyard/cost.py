@@ -53,11 +53,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
 from graphql import (
     DirectiveDefinitionNode,
     DirectiveNode,
@@ -437,6 +439,10 @@ def actual_cost(
     7
     """
     walk = _Walk(model, schema, document, variables, operation_name, strict=False)
+    return _measure_data(model, walk, data)
+
+
+def _measure_data(model: CostModel, walk: _Walk, data: Mapping[str, Any] | None) -> int:
     root = walk.root
     root_weight = model.type_weights.get(root.name, LEAF_WEIGHT)
     sets: _Sets = [(walk.operation.selection_set, frozenset())]
@@ -946,6 +952,84 @@ ActualHook = Callable[[Any, CostMeasurement], Awaitable[None]]
 """Called with the request context after execution (refunds); errors are logged, not raised."""
 
 
+DEFAULT_ESTIMATE_CACHE_SIZE = 512
+
+
+class EstimateCache:
+    """Estimates and measuring plans of recent operations, by document, operation and variables.
+
+    Both depend only on those (and the model), and with a parser cache the
+    same document object comes back for the same text, so a repeated
+    operation skips the estimate walk and reuses the per-type plans its
+    actual cost is measured with. Each entry holds its document, so the
+    ``id`` in its key cannot be reused by another document while it lives.
+
+    >>> cache = EstimateCache(maxsize=256)
+    >>> CostAnalysis(settings, model=model, cache=cache)
+    """
+
+    def __init__(self, maxsize: int = DEFAULT_ESTIMATE_CACHE_SIZE) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[tuple[Any, ...], tuple[DocumentNode, Any]] = OrderedDict()
+
+    def estimate(
+        self,
+        model: CostModel,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        variables: Mapping[str, Any] | None,
+        operation_name: str | None,
+        *,
+        strict: bool,
+    ) -> CostReport:
+        def compute() -> CostReport:
+            return estimate_cost(model, schema, document, variables, operation_name, strict=strict)
+
+        report: CostReport = self._cached(
+            ("estimate", strict), model, document, variables, operation_name, compute
+        )
+        return report
+
+    def actual_cost(
+        self,
+        model: CostModel,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        variables: Mapping[str, Any] | None,
+        operation_name: str | None,
+        data: Mapping[str, Any] | None,
+    ) -> int:
+        def plan() -> _Walk:
+            return _Walk(model, schema, document, variables, operation_name, strict=False)
+
+        walk: _Walk = self._cached(("actual",), model, document, variables, operation_name, plan)
+        return _measure_data(model, walk, data)
+
+    def _cached(
+        self,
+        kind: tuple[Any, ...],
+        model: CostModel,
+        document: DocumentNode,
+        variables: Mapping[str, Any] | None,
+        operation_name: str | None,
+        compute: Callable[[], Any],
+    ) -> Any:
+        try:
+            variables_key = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # not JSON: nothing to key on
+            return compute()
+        key = (*kind, id(model), id(document), operation_name, variables_key)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is document:
+            self._entries.move_to_end(key)
+            return entry[1]
+        value = compute()
+        self._entries[key] = (document, value)
+        if len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+        return value
+
+
 class CostAnalysis(SchemaExtension):
     """Estimate before any resolver runs, reject above ``max_cost`` (enforce), measure after.
 
@@ -970,9 +1054,11 @@ class CostAnalysis(SchemaExtension):
         model: CostModel | None = None,
         on_estimate: EstimateHook | None = None,
         on_actual: ActualHook | None = None,
+        cache: EstimateCache | None = None,
     ) -> None:
         self.settings = settings
         self.model = model
+        self.cache = cache
         self.on_estimate = on_estimate
         self.on_actual = on_actual
 
@@ -993,9 +1079,14 @@ class CostAnalysis(SchemaExtension):
         enforce = self.settings.mode == "enforce"
         measurement = None
         try:
-            estimate = estimate_cost(
-                model, graphql_schema, document, variables, operation_name, strict=enforce
-            )
+            if self.cache is not None:
+                estimate = self.cache.estimate(
+                    model, graphql_schema, document, variables, operation_name, strict=enforce
+                )
+            else:
+                estimate = estimate_cost(
+                    model, graphql_schema, document, variables, operation_name, strict=enforce
+                )
             measurement = CostMeasurement(estimate, self.settings.max_cost)
             _attach(context, measurement)
             if enforce and measurement.exceeds_maximum:
@@ -1011,9 +1102,14 @@ class CostAnalysis(SchemaExtension):
             return
         yield
         data = getattr(execution_context.result, "data", None)
-        measurement.actual = actual_cost(
-            model, graphql_schema, document, variables, operation_name, data
-        )
+        if self.cache is not None:
+            measurement.actual = self.cache.actual_cost(
+                model, graphql_schema, document, variables, operation_name, data
+            )
+        else:
+            measurement.actual = actual_cost(
+                model, graphql_schema, document, variables, operation_name, data
+            )
         if self.on_actual is not None:
             try:
                 await self.on_actual(context, measurement)

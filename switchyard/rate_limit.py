@@ -98,13 +98,24 @@ class CostRateLimiter:
             raise RateLimited(decision.message, **extensions)
 
     async def refund(self, context: BudgetedContext, measurement: CostMeasurement) -> None:
-        """``on_actual``: give back what the operation did not use."""
+        """``on_actual``: give back what the operation did not use.
+
+        The points are credited with the client's next charge (one Redis round
+        trip per request, not two); the response already shows the bucket as
+        it will be once they are.
+        """
         charge = context.budget
         if charge is None or charge.refused or charge.decision.degraded:
             return
         unused = measurement.requested - (measurement.actual or 0)
         if unused > 0:
-            charge.after_refund = await self.budgets.refund(charge.client_key, charge.tier, unused)
+            self.budgets.credit(charge.client_key, unused)
+            decision = charge.decision
+            charge.after_refund = BudgetState(
+                remaining=min(float(decision.capacity), decision.remaining + unused),
+                capacity=decision.capacity,
+                refill_per_second=decision.refill_per_second,
+            )
 
 
 def cost_extension(

@@ -557,3 +557,31 @@ def test_client_key_takes_trusted_proxies_from_settings() -> None:
     proxies = settings(trusted_proxies=["10.0.0.5"]).trusted_proxies
     assert client_key(None, "10.0.0.5", "203.0.113.7", proxies) == "ip:203.0.113.7"
     assert client_key(None, "10.0.0.6", "203.0.113.7", proxies) == "ip:10.0.0.6"
+
+
+async def check_credit_is_applied_with_the_next_check(budgets: Budgets) -> None:
+    first = await budgets.check("c", "anonymous", 50)
+    budgets.credit("c", 40)
+    second = await budgets.check("c", "anonymous", 1)
+    assert (first.remaining, second.remaining) == pytest.approx((50, 89), abs=0.01)
+    budgets.credit("c", 5)
+    refused = await budgets.check("c", "anonymous", 101)  # never fits: the credit still lands
+    assert not refused.allowed
+    assert (await budgets.peek("c", "anonymous")).remaining == pytest.approx(94, abs=0.01)
+
+
+async def test_credits_are_applied_with_the_next_check_in_memory() -> None:
+    budgets = Budgets.from_settings(settings(tiers={"anonymous": HUNDRED}))
+    await check_credit_is_applied_with_the_next_check(budgets)
+
+
+async def test_credits_are_applied_with_the_next_check_in_redis(prefix: str) -> None:
+    budgets = Budgets.from_settings(
+        settings(
+            backend="redis", redis_url=REDIS_URL, key_prefix=prefix, tiers={"anonymous": HUNDRED}
+        )
+    )
+    try:
+        await check_credit_is_applied_with_the_next_check(budgets)
+    finally:
+        await budgets.aclose()

@@ -608,3 +608,33 @@ async def test_off_does_nothing() -> None:
     )
     assert result.errors is None
     assert measurement_of(context) is None
+
+
+def test_the_estimate_cache_reuses_a_report_for_the_same_document_and_variables() -> None:
+    from switchyard.cost import EstimateCache
+
+    strawberry_schema = build_schema()
+    model = CostModel.from_strawberry(strawberry_schema)
+    document = parse("query($n: Int) { users(first: $n) { edges { node { id } } } }")
+    cache = EstimateCache(maxsize=2)
+    first = cache.estimate(model, strawberry_schema._schema, document, {"n": 5}, None, strict=True)
+    again = cache.estimate(model, strawberry_schema._schema, document, {"n": 5}, None, strict=True)
+    other = cache.estimate(model, strawberry_schema._schema, document, {"n": 9}, None, strict=True)
+    assert again is first
+    assert (first.cost, other.cost) == (7, 11)  # 1 + 1 + n x 1
+
+
+def test_the_estimate_cache_measures_actual_cost_like_the_plain_function() -> None:
+    from switchyard.cost import EstimateCache, actual_cost
+
+    strawberry_schema = build_schema()
+    schema = strawberry_schema._schema
+    model = CostModel.from_strawberry(strawberry_schema)
+    document = parse("{ users(first: 5) { edges { node { id } } } }")
+    cache = EstimateCache()
+    for returned in (3, 0, 5):
+        data = {"users": {"edges": [{"node": {"id": str(i)}} for i in range(returned)]}}
+        expected = actual_cost(model, schema, document, None, None, data)
+        assert (
+            cache.actual_cost(model, schema, document, None, None, data) == expected == 2 + returned
+        )

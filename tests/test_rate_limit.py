@@ -148,6 +148,7 @@ async def test_the_unused_estimate_is_refunded(platform: DemoPlatform) -> None:
             {"after": after},
             headers=ANONYMOUS,
         )
+        following = await query(client, ONE_POINT, headers=ANONYMOUS)
     cost = response.json()["extensions"]["cost"]
     assert len(response.json()["data"]["users"]["edges"]) == 10
     # Estimated: users 1 + edges 1 + 48 x node 1 = 50; actual: 1 + 1 + 10 x 1 = 12.
@@ -155,6 +156,10 @@ async def test_the_unused_estimate_is_refunded(platform: DemoPlatform) -> None:
     after_refund = cost["throttleStatus"]["currentlyAvailable"]
     without_refund = before - 50
     assert after_refund - without_refund == 38
+    # The refund is credited with the next charge: that one point comes off the refunded bucket.
+    assert following.json()["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == (
+        after_refund - 1
+    )
 
 
 async def admitted(client: httpx.AsyncClient, requests: int) -> Counter[int]:

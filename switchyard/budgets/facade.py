@@ -62,6 +62,7 @@ class Budgets:
         self._logged_at = 0.0
         self._degraded_calls = 0
         self._unknown_tiers: set[str] = set()
+        self._credits: dict[str, int] = {}
 
     @classmethod
     def from_settings(cls, settings: BudgetSettings) -> Budgets:
@@ -118,9 +119,14 @@ class Budgets:
         policy = self.policy_for(tier)
         if not self.settings.enabled:
             return spent(cost, float(policy.capacity), policy)
-        decision = await self._call(lambda: self._store.take(client_key, cost, policy))
+        credit = self._credits.pop(client_key, 0)
+        decision = await self._call(
+            lambda: self._store.take(client_key, cost, policy, credit=credit)
+        )
         if decision is not None:
             return decision
+        if credit:
+            self.credit(client_key, credit)  # the store never saw it: keep it for next time
         if self.settings.failure_mode == "open":
             return BudgetDecision(
                 True,
@@ -141,6 +147,21 @@ class Budgets:
             degraded=True,
             reason="backend_unavailable",
         )
+
+    def credit(self, client_key: str, amount: int) -> None:
+        """Refund ``amount`` points with the client's next check, saving a round trip now.
+
+        What a request did not use is given back in the same atomic step as the
+        next charge, so a refund costs no extra call to Redis. Credits wait in
+        this process (at most ``memory_max_keys`` clients; the oldest are
+        dropped, which only errs on the strict side).
+        """
+        check_points("amount", amount)
+        if not self.settings.enabled or amount == 0:
+            return
+        self._credits[client_key] = self._credits.pop(client_key, 0) + amount
+        if len(self._credits) > self.settings.memory_max_keys:
+            del self._credits[next(iter(self._credits))]
 
     async def refund(self, client_key: str, tier: str, amount: int) -> BudgetState:
         """Give back points charged but not used (estimated minus actual cost), up to capacity."""

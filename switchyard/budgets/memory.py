@@ -49,13 +49,18 @@ class MemoryBudgetStore:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    async def take(self, key: str, cost: int, policy: BucketPolicy) -> BudgetDecision:
+    async def take(
+        self, key: str, cost: int, policy: BucketPolicy, *, credit: int = 0
+    ) -> BudgetDecision:
         check_points("cost", cost)
+        check_points("credit", credit)
         now = self._clock()
-        tokens = self._tokens(key, policy, now)
+        tokens = min(float(policy.capacity), self._tokens(key, policy, now) + credit)
         decision = decide(cost, tokens, policy)
         if decision.allowed and cost > 0:
             self._store(key, decision.remaining, policy, now)
+        elif credit > 0:
+            self._store(key, tokens, policy, now)
         return decision
 
     async def refund(self, key: str, amount: int, policy: BucketPolicy) -> BudgetState:

@@ -68,15 +68,21 @@ local function save(left)
 end
 """
 
-# ARGV[3] cost. Returns {1 if spent else 0, tokens left}.
+# ARGV[3] cost, ARGV[4] points credited first (deferred refunds). Returns {1 if spent else 0,
+# tokens left}.
 _TAKE = (
     _REFILL
     + """
 local cost = tonumber(ARGV[3])
+local credit = tonumber(ARGV[4] or '0')
+if credit > 0 then
+  tokens = math.min(capacity, tokens + credit)
+end
 if cost > tokens then
+  if credit > 0 then save(tokens) end
   return {0, string.format('%.17g', tokens)}
 end
-if cost > 0 then
+if cost > 0 or credit > 0 then
   tokens = tokens - cost
   save(tokens)
 end
@@ -151,9 +157,12 @@ class RedisBudgetStore:
         """
         return "{" + f"{self._prefix}:{client_key}" + "}"
 
-    async def take(self, key: str, cost: int, policy: BucketPolicy) -> BudgetDecision:
+    async def take(
+        self, key: str, cost: int, policy: BucketPolicy, *, credit: int = 0
+    ) -> BudgetDecision:
         check_points("cost", cost)
-        was_spent, tokens = await self._run(self._take, key, policy, cost)
+        check_points("credit", credit)
+        was_spent, tokens = await self._run(self._take, key, policy, cost, credit)
         if int(was_spent):
             return spent(cost, float(tokens), policy)
         return denied(cost, float(tokens), policy)

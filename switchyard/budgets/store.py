@@ -82,8 +82,13 @@ class BudgetDecision:
 class BudgetStore(Protocol):
     """Where buckets live: one process (``MemoryBudgetStore``) or Redis (``RedisBudgetStore``)."""
 
-    async def take(self, key: str, cost: int, policy: BucketPolicy) -> BudgetDecision:
-        """Atomically refill, then spend ``cost`` if it fits; a denied take spends nothing."""
+    async def take(
+        self, key: str, cost: int, policy: BucketPolicy, *, credit: int = 0
+    ) -> BudgetDecision:
+        """Atomically refill, add ``credit``, then spend ``cost`` if it fits.
+
+        A denied take spends nothing (the credit is kept).
+        """
         ...
 
     async def refund(self, key: str, amount: int, policy: BucketPolicy) -> BudgetState:
