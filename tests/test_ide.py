@@ -16,15 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-import strawberry
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Mount, Route
-from strawberry.asgi import GraphQL
+from starlette.routing import Mount
 
 from switchyard import ide
+from switchyard.app import create_app
+from switchyard.config import GatewayConfig, validate_config
 from switchyard.ide import (
     IDE_PACKAGES,
     MANIFEST_NAME,
@@ -35,6 +33,8 @@ from switchyard.ide import (
     ide_asset_app,
     render_graphiql_page,
 )
+from tests.conftest import GRPC_SERVICES, gateway_settings, open_gateway
+from upstreams.clients import DEMO_UPSTREAMS
 
 ASSET_BASE = "/graphiql/assets"
 PINNED = [(package, asset) for package in IDE_PACKAGES for asset in package.assets]
@@ -47,33 +47,13 @@ URL_PATTERNS = (
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@strawberry.type
-class Query:
-    @strawberry.field
-    def hello(self) -> str:
-        return "world"
-
-
-class GatewayGraphQL(GraphQL[None, None]):
-    """The way the gateway serves the page: Strawberry's view with our IDE page."""
-
-    def __init__(self, page: str) -> None:
-        super().__init__(strawberry.Schema(query=Query))
-        self._page = page
-
-    async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(self._page)
-
-
-def gateway_app(asset_dir: Path) -> Starlette:
-    local = assets_present(asset_dir)
-    page = render_graphiql_page(graphql_path="/graphql", asset_base=ASSET_BASE if local else None)
-    return Starlette(
-        routes=[
-            Mount(ASSET_BASE, app=ide_asset_app(asset_dir)),
-            Route("/graphql", GatewayGraphQL(page), methods=["GET", "POST"]),
-        ]
-    )
+def gateway_config(asset_dir: Path) -> GatewayConfig:
+    """The real gateway, with GraphiQL's assets in ``asset_dir``; no upstream is ever called."""
+    nowhere = {
+        name: ["127.0.0.1:9" if name in GRPC_SERVICES else "http://127.0.0.1:9"]
+        for name in DEMO_UPSTREAMS
+    }
+    return validate_config(gateway_settings(nowhere, ide={"assets_dir": str(asset_dir)}))
 
 
 def page_urls(page: str) -> list[str]:
@@ -95,8 +75,7 @@ async def asset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def client(asset_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=gateway_app(asset_dir))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    async with open_gateway(gateway_config(asset_dir)) as client:
         yield client
 
 
@@ -244,8 +223,8 @@ async def test_local_page_loads_only_gateway_urls_and_each_is_served(
 
 
 async def test_graphql_endpoint_answers_the_page_fetcher(client: httpx.AsyncClient) -> None:
-    response = await client.post("/graphql", json={"query": "{ hello }"})
-    assert response.json() == {"data": {"hello": "world"}}
+    response = await client.post("/graphql", json={"query": "{ __typename }"})
+    assert response.json() == {"data": {"__typename": "Query"}}
 
 
 async def test_asset_app_serves_only_pinned_files(client: httpx.AsyncClient) -> None:
@@ -293,7 +272,7 @@ async def test_headless_chromium_renders_graphiql_from_local_assets(
     sock.listen()
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(gateway_app(asset_dir), log_level="warning", lifespan="off")
+        uvicorn.Config(create_app(gateway_config(asset_dir)), log_level="warning", lifespan="on")
     )
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:
