@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from resolvers.context import GraphContext
 from resolvers.loaders import PageKey, connection_from_page
-from resolvers.pagination import check_first
+from resolvers.pagination import page_request
 from resolvers.records import EMPTY_CONNECTION, ConnectionRecord, UserRecord
 
 
@@ -14,11 +14,10 @@ async def user(ctx: GraphContext, user_id: str) -> UserRecord | None:
 
 
 async def users(ctx: GraphContext, first: int | None, after: str | None) -> ConnectionRecord:
-    first = check_first(first)
-    after = after or None
-    if first == 0:
+    request = page_request(first, after)
+    if request is None:
         return EMPTY_CONNECTION
-    page = await ctx.clients.accounts.list_users(first, after, ctx.scope)
+    page = await ctx.clients.accounts.list_users(request.first, request.after, ctx.scope)
     connection = connection_from_page(page, "users", UserRecord.from_json)
     for edge in connection.edges:
         ctx.loaders.users.prime(edge.node.id, edge.node)
@@ -28,12 +27,11 @@ async def users(ctx: GraphContext, first: int | None, after: str | None) -> Conn
 async def orders_of_user(
     ctx: GraphContext, user_id: str, first: int | None, after: str | None
 ) -> ConnectionRecord:
-    first = check_first(first)
-    after = after or None
-    if first == 0:
+    request = page_request(first, after)
+    if request is None:
         return EMPTY_CONNECTION
     connection: ConnectionRecord = await ctx.loaders.user_orders.load(
-        PageKey(user_id, first, after)
+        PageKey(user_id, request.first, request.after)
     )
     return connection
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from resolvers.context import GraphContext
-from resolvers.pagination import check_first
+from resolvers.pagination import page_request
 from resolvers.records import EMPTY_CONNECTION, ConnectionRecord, ProductRecord, StockRecord
 
 
@@ -19,12 +19,11 @@ async def products(
     first: int | None,
     after: str | None,
 ) -> ConnectionRecord:
-    first = check_first(first)
-    after = after or None
-    if first == 0:  # page_size 0 means "service default" in gRPC: answer it here
+    request = page_request(first, after)
+    if request is None:
         return EMPTY_CONNECTION
     answer = await ctx.clients.catalog.search_products(
-        search or "", category or "", first, after or "", ctx.scope
+        search or "", category or "", request.first, request.after or "", ctx.scope
     )
     nodes = [ProductRecord.from_message(message) for message in answer.products]
     for node in nodes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from resolvers.context import GraphContext
 from resolvers.loaders import connection_from_page
-from resolvers.pagination import check_first
+from resolvers.pagination import page_request
 from resolvers.records import EMPTY_CONNECTION, ConnectionRecord, OrderRecord
 
 
@@ -16,11 +16,10 @@ async def order(ctx: GraphContext, order_id: str) -> OrderRecord | None:
 async def orders(
     ctx: GraphContext, first: int | None, after: str | None, status: str | None
 ) -> ConnectionRecord:
-    first = check_first(first)
-    after = after or None
-    if first == 0:
+    request = page_request(first, after)
+    if request is None:
         return EMPTY_CONNECTION
-    page = await ctx.clients.orders.list_orders(first, after, status, ctx.scope)
+    page = await ctx.clients.orders.list_orders(request.first, request.after, status, ctx.scope)
     connection = connection_from_page(page, "orders", OrderRecord.from_json)
     for edge in connection.edges:
         ctx.loaders.orders.prime(edge.node.id, edge.node)

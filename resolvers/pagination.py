@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from resolvers.errors import BadUserInput
 
 MAX_PAGE_SIZE = 100
@@ -13,3 +15,17 @@ def check_first(first: int | None) -> int:
         shown = "null" if first is None else first
         raise BadUserInput(f"first must be between 0 and {MAX_PAGE_SIZE}, got {shown}")
     return first
+
+
+class PageRequest(NamedTuple):
+    first: int
+    after: str | None
+
+
+def page_request(first: int | None, after: str | None) -> PageRequest | None:
+    """The checked page arguments, or None for ``first: 0``: an empty page, answered without
+    calling (gRPC's ``page_size`` 0 would even mean "the service's default")."""
+    first = check_first(first)
+    if first == 0:
+        return None
+    return PageRequest(first, after or None)

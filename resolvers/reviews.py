@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from resolvers.context import GraphContext
 from resolvers.loaders import PageKey
-from resolvers.pagination import check_first
+from resolvers.pagination import page_request
 from resolvers.records import EMPTY_CONNECTION, ConnectionRecord, ReviewPageRecord
 
 
 async def reviews_of_product(
     ctx: GraphContext, product_id: str, first: int | None, after: str | None
 ) -> ConnectionRecord:
-    first = check_first(first)
-    after = after or None
-    if first == 0:
+    request = page_request(first, after)
+    if request is None:
         return EMPTY_CONNECTION
     page: ReviewPageRecord = await ctx.loaders.product_reviews.load(
-        PageKey(product_id, first, after)
+        PageKey(product_id, request.first, request.after)
     )
     return page.connection
 
