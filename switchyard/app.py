@@ -117,7 +117,9 @@ class Gateway:
                 request.client.host if request.client else None,
                 request.headers.get("x-forwarded-for"),
                 budgets.trusted_proxies,
-            ),
+            )
+            if budgets.enabled
+            else caller.client_id,
             explain_cost=self.config.server.debug
             and request.headers.get(COST_HEADER, "").lower() == "explain",
             bearer_token=state.get("bearer_token"),
