@@ -72,7 +72,8 @@ async def test_loaders_belong_to_one_request(
     first, second = await asyncio.gather(query(gateway, document), query(gateway, document))
     assert first.json() == second.json()
     # A loader shared between requests would have answered the second from its cache.
-    assert await backends.call_counts() == {"accounts": 2}
+    records = await backends.records("accounts")
+    assert await backends.call_counts() == {"accounts": 2}, records
 
 
 async def test_debug_header_shows_what_the_query_cost_the_backends(
