@@ -21,7 +21,7 @@ from services.launcher import DemoPlatform, find_free_ports
 from services.recording import RequestRecord
 from switchyard.app import create_app
 from switchyard.config import GatewayConfig, validate_config
-from tests.redis_support import redis_available, redis_server  # noqa: F401 (fixtures)
+from tests.redis_support import redis, redis_available, redis_server  # noqa: F401 (fixtures)
 from upstreams.clients import DEMO_UPSTREAMS
 
 GRPC_SERVICES = {"catalog", "inventory"}

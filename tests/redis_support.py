@@ -12,7 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -46,12 +46,21 @@ async def redis_available() -> None:
         await probe.aclose()
 
 
+@pytest.fixture
+async def redis(redis_available: None) -> AsyncIterator[Redis]:
+    """A redis-py client on the shared Redis, for tests to look at what the gateway wrote."""
+    client = Redis.from_url(REDIS_URL, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
 class RedisServer:
     """A throwaway ``redis-server`` on a fixed port that can be stopped and started again."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *options: str) -> None:
         self.port = free_port()
         self.directory = directory
+        self.options = options
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -61,7 +70,7 @@ class RedisServer:
     def start(self) -> None:
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
+             "--appendonly", "no", "--dir", str(self.directory), *self.options],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 5
@@ -79,11 +88,16 @@ class RedisServer:
             self.process = None
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+def throwaway_redis(directory: Path, *options: str) -> Iterator[RedisServer]:
+    """A started ``RedisServer`` (``options`` go to ``redis-server``), stopped afterwards."""
     if shutil.which("redis-server") is None:
         unavailable("no redis-server binary to start a throwaway Redis")
-    server = RedisServer(tmp_path)
+    server = RedisServer(directory, *options)
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    yield from throwaway_redis(tmp_path)

@@ -50,13 +50,6 @@ class FakeClock:
 
 
 @pytest.fixture
-async def redis(redis_available: None) -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 async def prefix(redis: Redis) -> AsyncIterator[str]:
     """A key prefix of this test's own; its keys are deleted afterwards."""
     name = f"switchyard:test:{uuid.uuid4().hex}"
@@ -301,15 +294,15 @@ async def test_each_check_is_one_evalsha_round_trip(
     store: RedisBudgetStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await store.take("c", 1, HUNDRED)  # loads the script if the server lacks it
-    client: Any = store._client  # the one place a test looks inside
+    link: Any = store._link  # the one place a test looks inside
     commands: list[str] = []
-    send = client.execute_command
+    send = link.execute
 
-    async def counting(*args: Any, **options: Any) -> Any:
-        commands.append(args[0])
-        return await send(*args, **options)
+    async def counting(*command: Any) -> Any:
+        commands.append(command[0])
+        return await send(*command)
 
-    monkeypatch.setattr(client, "execute_command", counting)
+    monkeypatch.setattr(link, "execute", counting)
     for _ in range(5):
         await store.take("c", 1, HUNDRED)
     await store.refund("c", 1, HUNDRED)

@@ -226,6 +226,8 @@ async def test_two_gateway_processes_sharing_redis_admit_exactly_100_together(
     with gateway_processes(settings, 2, tmp_path) as urls:
         clients = [httpx.AsyncClient(base_url=url, timeout=10) for url in urls]
         try:
+            for client in clients:  # each connects to Redis now, not in a race with the other
+                assert (await client.get("/readyz")).status_code == 200
             responses = await asyncio.gather(
                 *(query(clients[i % 2], ONE_POINT, headers=ANONYMOUS) for i in range(200))
             )

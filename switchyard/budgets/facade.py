@@ -73,7 +73,6 @@ class Budgets:
                 settings.redis_url,
                 key_prefix=settings.key_prefix,
                 timeout=settings.redis_timeout,
-                max_connections=settings.redis_max_connections,
             )
         else:
             store = MemoryBudgetStore(max_keys=settings.memory_max_keys)

@@ -15,15 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
-
 from switchyard.budgets.settings import (
     DEFAULT_KEY_PREFIX,
-    DEFAULT_REDIS_MAX_CONNECTIONS,
     DEFAULT_REDIS_TIMEOUT,
     BucketPolicy,
     mask_url,
@@ -37,6 +30,7 @@ from switchyard.budgets.store import (
     spent,
     state,
 )
+from switchyard.redis_link import RedisError, RedisLink, RedisScript
 
 # Shared by every script: KEYS[1] the bucket, ARGV[1] capacity, ARGV[2] refill per second.
 # Redis 7 replicates script effects, so TIME is allowed; replicate_commands() makes
@@ -104,21 +98,21 @@ _PEEK = _REFILL + "\nreturn string.format('%.17g', tokens)\n"
 
 
 class RedisBudgetStore:
-    """A ``BudgetStore`` on ``redis.asyncio``.
+    """A ``BudgetStore`` on a ``RedisLink``: every check of the process pipelined on one connection.
 
     Every Redis failure is raised as ``BudgetBackendUnavailable``. The store
-    owns ``client`` and closes it in ``aclose``.
+    owns ``link`` and closes it in ``aclose``.
     """
 
     def __init__(
-        self, client: Redis, *, key_prefix: str = DEFAULT_KEY_PREFIX, name: str = "redis"
+        self, link: RedisLink, *, key_prefix: str = DEFAULT_KEY_PREFIX, name: str = "redis"
     ) -> None:
-        self._client = client
+        self._link = link
         self._prefix = key_prefix
         self._name = name
-        self._take = client.register_script(_TAKE)
-        self._refund = client.register_script(_REFUND)
-        self._peek = client.register_script(_PEEK)
+        self._take = RedisScript(link, _TAKE)
+        self._refund = RedisScript(link, _REFUND)
+        self._peek = RedisScript(link, _PEEK)
 
     @classmethod
     def from_url(
@@ -127,24 +121,10 @@ class RedisBudgetStore:
         *,
         key_prefix: str = DEFAULT_KEY_PREFIX,
         timeout: float = DEFAULT_REDIS_TIMEOUT,
-        max_connections: int = DEFAULT_REDIS_MAX_CONNECTIONS,
     ) -> RedisBudgetStore:
-        """A store with its own connection pool and short timeouts, so a dead Redis fails fast.
-
-        The pool makes callers wait (up to ``timeout``) for a free connection,
-        where redis-py's default pool would fail every check beyond its size.
-        One immediate retry lets a pooled connection broken by a Redis restart
-        be replaced without failing the request.
-        """
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=timeout,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), retries=1),
-        )
-        return cls(Redis.from_pool(pool), key_prefix=key_prefix, name=mask_url(url))
+        """A store with its own link and a short timeout, so a dead Redis fails fast."""
+        link = RedisLink.from_url(url, timeout=timeout, client_name="switchyard-budgets")
+        return cls(link, key_prefix=key_prefix, name=mask_url(url))
 
     def __repr__(self) -> str:
         return f"RedisBudgetStore({self._name!r}, key_prefix={self._prefix!r})"
@@ -163,7 +143,7 @@ class RedisBudgetStore:
         check_points("cost", cost)
         check_points("credit", credit)
         was_spent, tokens = await self._run(self._take, key, policy, cost, credit)
-        if int(was_spent):
+        if was_spent:
             return spent(cost, float(tokens), policy)
         return denied(cost, float(tokens), policy)
 
@@ -175,18 +155,15 @@ class RedisBudgetStore:
         return state(float(await self._run(self._peek, key, policy)), policy)
 
     async def ping(self) -> bool:
-        try:
-            return bool(await self._client.ping())
-        except (RedisError, OSError):
-            return False
+        return await self._link.ping()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._link.aclose()
 
-    async def _run(self, script: AsyncScript, key: str, policy: BucketPolicy, *args: int) -> Any:
+    async def _run(self, script: RedisScript, key: str, policy: BucketPolicy, *args: int) -> Any:
         try:
             return await script(
-                keys=[self.key(key)], args=[policy.capacity, repr(policy.refill_per_second), *args]
+                [self.key(key)], [policy.capacity, repr(policy.refill_per_second), *args]
             )
-        except (RedisError, OSError) as exc:
+        except RedisError as exc:
             raise BudgetBackendUnavailable(f"{self._name}: {type(exc).__name__}: {exc}") from exc

@@ -27,7 +27,6 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_KEY_PREFIX = "switchyard:budget"
 DEFAULT_TIER = "anonymous"
 DEFAULT_REDIS_TIMEOUT = 0.25
-DEFAULT_REDIS_MAX_CONNECTIONS = 50
 DEFAULT_RECHECK_INTERVAL = 1.0
 DEFAULT_MEMORY_MAX_KEYS = 100_000
 REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
@@ -86,10 +85,7 @@ class BudgetSettings(BaseModel):
         (), description="peers (IPs or CIDRs) whose X-Forwarded-For is believed"
     )
     redis_timeout: float = Field(
-        DEFAULT_REDIS_TIMEOUT, gt=0, description="connect and socket timeout, seconds"
-    )
-    redis_max_connections: int = Field(
-        DEFAULT_REDIS_MAX_CONNECTIONS, ge=1, description="connections per gateway process"
+        DEFAULT_REDIS_TIMEOUT, gt=0, description="seconds to connect, and to wait for each reply"
     )
     recheck_interval: float = Field(
         DEFAULT_RECHECK_INTERVAL,
