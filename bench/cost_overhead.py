@@ -1,11 +1,13 @@
 """What cost analysis and the budget check add to the gateway's CPU per request.
 
-    python -m bench.cost_overhead [--rounds 6] [--requests 100] [--first 1 50]
+    python -m bench.cost_overhead [--rounds 16] [--requests 100] [--concurrency 8] [--first 1 50]
 
-Three gateway processes over the same demo services, measured side by side in
-interleaved rounds (so machine noise hits all three alike):
+Four gateway processes over the same demo services, measured side by side: each
+round sends the same number of requests to each, interleaved in one stream (so
+machine noise hits all four alike), and reads each one's CPU clock:
 
     off      cost analysis off, no budgets
+    control  the same as off: how far two identical gateways differ (the noise floor)
     memory   cost analysis enforcing + per-client budgets in process
     redis    cost analysis enforcing + per-client budgets in Redis (127.0.0.1:6379)
 
@@ -21,7 +23,7 @@ import os
 import uuid
 
 from bench.fanout import BENCH_KEY, DEEP_QUERY, auth_toml
-from bench.harness import GatewayProcess, gateway_process, gateway_toml, run_load
+from bench.harness import GatewayProcess, gateway_process, gateway_toml, run_mixed_load
 from services.launcher import DemoPlatform, find_free_ports
 from upstreams.clients import DEMO_UPSTREAMS
 
@@ -33,7 +35,7 @@ UNLIMITED_TIER = (
 
 
 def variant_toml(name: str) -> str:
-    if name == "off":
+    if name in ("off", "control"):
         return '[cost]\nmode = "off"\n'
     backend = "memory" if name == "memory" else "redis"
     return (
@@ -45,7 +47,7 @@ def variant_toml(name: str) -> str:
 
 
 async def bench(rounds: int, requests: int, concurrency: int, firsts: list[int]) -> None:
-    variants = ["off", "memory", "redis"]
+    variants = ["off", "control", "memory", "redis"]
     ports = find_free_ports(len(DEMO_UPSTREAMS) + len(variants))
     service_ports = {name: [port] for name, port in zip(DEMO_UPSTREAMS, ports, strict=False)}
     gateway_ports = ports[len(DEMO_UPSTREAMS) :]
@@ -57,38 +59,44 @@ async def bench(rounds: int, requests: int, concurrency: int, firsts: list[int])
             )
             gateways[name] = stack.enter_context(gateway_process(text, port))
         headers = {"X-Api-Key": BENCH_KEY}
-        print(f"{rounds} interleaved rounds x {requests} requests, {concurrency} in flight")
+        print(f"{rounds} rounds x {requests} requests per gateway, {concurrency} in flight")
         for first in firsts:
             payload = {"query": DEEP_QUERY, "variables": {"n": first}}
             cpu = dict.fromkeys(variants, 0.0)
             count = dict.fromkeys(variants, 0)
+            spread: dict[str, list[float]] = {name: [] for name in variants[1:]}
             for _ in range(rounds):
-                for name in variants:
-                    result = await run_load(
-                        gateways[name],
-                        payload,
-                        requests=requests,
-                        concurrency=concurrency,
-                        headers=headers,
-                    )
-                    assert not any("errors" in body for body in result.bodies), name
+                results = await run_mixed_load(
+                    gateways, payload, requests=requests, concurrency=concurrency, headers=headers
+                )
+                for name, result in results.items():
+                    failed = [body["errors"] for body in result.bodies if "errors" in body]
+                    if failed:
+                        raise SystemExit(
+                            f"{name}: {len(failed)} responses with errors: {failed[0]}"
+                        )
                     cpu[name] += result.cpu_seconds
                     count[name] += len(result.latencies)
+                base_round = results["off"].cpu_ms_per_request
+                for name in variants[1:]:
+                    spread[name].append(results[name].cpu_ms_per_request / base_round - 1)
             base = cpu["off"] / count["off"] * 1000
             row = [f"first={first:<3} off {base:7.2f} ms/req"]
             for name in variants[1:]:
                 per_request = cpu[name] / count[name] * 1000
+                low, high = min(spread[name]) * 100, max(spread[name]) * 100
                 row.append(
-                    f"{name} {per_request:7.2f} ms/req ({(per_request / base - 1) * 100:+.1f}%)"
+                    f"{name} {per_request:7.2f} ms/req ({(per_request / base - 1) * 100:+.1f}%;"
+                    f" rounds {low:+.1f}..{high:+.1f}%)"
                 )
             print("   ".join(row))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=16)
     parser.add_argument("--requests", type=int, default=100)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--first", type=int, nargs="+", default=[1, 50])
     args = parser.parse_args()
     asyncio.run(bench(args.rounds, args.requests, args.concurrency, args.first))
