@@ -3,8 +3,9 @@
     python -m bench.cost_overhead [--rounds 16] [--requests 100] [--concurrency 8] [--first 1 50]
 
 Four gateway processes over the same demo services, measured side by side: each
-round sends the same number of requests to each, interleaved in one stream (so
-machine noise hits all four alike), and reads each one's CPU clock:
+round starts four fresh processes, sends the same number of requests to each,
+interleaved in one stream (so machine noise hits all four alike), and reads each
+one's CPU clock:
 
     off      cost analysis off, no budgets
     control  the same as off: how far two identical gateways differ (the noise floor)
@@ -18,12 +19,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import uuid
 
 from bench.fanout import BENCH_KEY, DEEP_QUERY, auth_toml
-from bench.harness import GatewayProcess, gateway_process, gateway_toml, run_mixed_load
+from bench.harness import gateway_processes, gateway_toml, run_mixed_load
 from services.launcher import DemoPlatform, find_free_ports
 from upstreams.clients import DEMO_UPSTREAMS
 
@@ -51,24 +51,40 @@ async def bench(rounds: int, requests: int, concurrency: int, firsts: list[int])
     ports = find_free_ports(len(DEMO_UPSTREAMS) + len(variants))
     service_ports = {name: [port] for name, port in zip(DEMO_UPSTREAMS, ports, strict=False)}
     gateway_ports = ports[len(DEMO_UPSTREAMS) :]
-    with DemoPlatform(ports=service_ports) as platform, contextlib.ExitStack() as stack:
-        gateways: dict[str, GatewayProcess] = {}
-        for name, port in zip(variants, gateway_ports, strict=True):
-            text = gateway_toml(
-                platform.addresses, port, extra=auth_toml() + variant_toml(name), debug=False
-            )
-            gateways[name] = stack.enter_context(gateway_process(text, port))
-        headers = {"X-Api-Key": BENCH_KEY}
-        print(f"{rounds} rounds x {requests} requests per gateway, {concurrency} in flight")
+    headers = {"X-Api-Key": BENCH_KEY}
+    print(
+        f"{rounds} rounds x {requests} requests per gateway, {concurrency} in flight,"
+        " fresh gateway processes each round"
+    )
+    with DemoPlatform(ports=service_ports) as platform:
         for first in firsts:
             payload = {"query": DEEP_QUERY, "variables": {"n": first}}
             cpu = dict.fromkeys(variants, 0.0)
             count = dict.fromkeys(variants, 0)
             spread: dict[str, list[float]] = {name: [] for name in variants[1:]}
             for _ in range(rounds):
-                results = await run_mixed_load(
-                    gateways, payload, requests=requests, concurrency=concurrency, headers=headers
-                )
+                # New processes every round: one process can be a few percent faster than
+                # an identical one for its whole life (memory layout); rounds average it out.
+                configs = {
+                    name: (
+                        gateway_toml(
+                            platform.addresses,
+                            port,
+                            extra=auth_toml() + variant_toml(name),
+                            debug=False,
+                        ),
+                        port,
+                    )
+                    for name, port in zip(variants, gateway_ports, strict=True)
+                }
+                with gateway_processes(configs) as gateways:
+                    results = await run_mixed_load(
+                        gateways,
+                        payload,
+                        requests=requests,
+                        concurrency=concurrency,
+                        headers=headers,
+                    )
                 for name, result in results.items():
                     failed = [body["errors"] for body in result.bodies if "errors" in body]
                     if failed:

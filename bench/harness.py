@@ -74,31 +74,52 @@ class GatewayProcess:
 @contextmanager
 def gateway_process(config_text: str, port: int) -> Iterator[GatewayProcess]:
     """``switchyard serve`` in a child process, ready when /healthz answers."""
-    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as handle:
-        handle.write(config_text)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "switchyard.cli", "serve", "--config", handle.name],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    with gateway_processes({"gateway": (config_text, port)}) as gateways:
+        yield gateways["gateway"]
+
+
+@contextmanager
+def gateway_processes(
+    configs: Mapping[str, tuple[str, int]],
+) -> Iterator[dict[str, GatewayProcess]]:
+    """One ``switchyard serve`` per ``name: (config text, port)``, started together."""
+    started: dict[str, GatewayProcess] = {}
+    files: list[str] = []
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gateway exited with {process.returncode}")
-            try:
-                if httpx.get(url + "/healthz", timeout=0.5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("gateway did not start in 20 s")
-            time.sleep(0.1)
-        yield GatewayProcess(process, url)
+        for name, (config_text, port) in configs.items():
+            with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as handle:
+                handle.write(config_text)
+            files.append(handle.name)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "switchyard.cli", "serve", "--config", handle.name],
+                stdout=subprocess.DEVNULL,
+            )
+            started[name] = GatewayProcess(process, f"http://127.0.0.1:{port}")
+        for gateway in started.values():
+            _wait_until_healthy(gateway)
+        yield started
     finally:
-        process.terminate()
-        process.wait(10)
-        os.unlink(handle.name)
+        for gateway in started.values():
+            gateway.process.terminate()
+        for gateway in started.values():
+            gateway.process.wait(10)
+        for file in files:
+            os.unlink(file)
+
+
+def _wait_until_healthy(gateway: GatewayProcess, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if gateway.process.poll() is not None:
+            raise RuntimeError(f"gateway exited with {gateway.process.returncode}")
+        try:
+            if httpx.get(gateway.url + "/healthz", timeout=0.5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"gateway did not start in {timeout:.0f} s")
+        time.sleep(0.1)
 
 
 @dataclass
@@ -186,8 +207,14 @@ async def run_mixed_load(
                 response.raise_for_status()
                 bodies[name].append(response.json())
 
-        for client in clients.values():  # warm-up
-            await client.post("/graphql", json=payload, headers=headers)
+        # Warm-up: caches filled, and as many pooled upstream connections as will be used.
+        await asyncio.gather(
+            *(
+                client.post("/graphql", json=payload, headers=headers)
+                for client in clients.values()
+                for _ in range(concurrency)
+            )
+        )
         before = {name: cpu_seconds(gateway.pid) for name, gateway in gateways.items()}
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         after = {name: cpu_seconds(gateway.pid) for name, gateway in gateways.items()}
