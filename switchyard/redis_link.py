@@ -27,7 +27,7 @@ import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import hiredis
 from redis.asyncio.connection import parse_url
@@ -63,15 +63,30 @@ class RedisAddress:
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    tls_ca_file: str | None = None
+    tls_verify: Literal["required", "optional", "none"] = "required"
+    tls_check_hostname: bool = True
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
 
     @classmethod
     def from_url(cls, url: str) -> RedisAddress:
         """``redis://[user:password@]host[:port][/db]``, ``rediss://...`` (TLS) or ``unix://path``.
 
+        TLS options are redis-py's query parameters: ``ssl_ca_certs`` (a CA
+        bundle), ``ssl_cert_reqs`` (``required``, ``optional`` or ``none``),
+        ``ssl_check_hostname``, and ``ssl_certfile``/``ssl_keyfile`` for a
+        client certificate::
+
+            rediss://cache:6380/0?ssl_ca_certs=/etc/ssl/private-ca.pem
+
         >>> str(RedisAddress.from_url("redis://app:s3cret@cache:6380/2"))
         'cache:6380/2'
         """
-        options = parse_url(url)
+        options: dict[str, Any] = dict(parse_url(url))
+        verify = str(options.get("ssl_cert_reqs") or "required").lower()
+        if verify not in ("required", "optional", "none"):
+            raise ValueError("ssl_cert_reqs must be required, optional or none")
         return cls(
             host=options.get("host") or "127.0.0.1",
             port=int(options.get("port") or 6379),
@@ -80,7 +95,27 @@ class RedisAddress:
             username=options.get("username"),
             password=options.get("password"),
             tls=url.startswith("rediss://"),
+            tls_ca_file=options.get("ssl_ca_certs"),
+            tls_verify=cast(Literal["required", "optional", "none"], verify),
+            tls_check_hostname=bool(options.get("ssl_check_hostname", verify != "none")),
+            tls_cert_file=options.get("ssl_certfile"),
+            tls_key_file=options.get("ssl_keyfile"),
         )
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS settings of a ``rediss://`` address (system CAs unless told otherwise)."""
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.tls_ca_file)
+        context.check_hostname = self.tls_check_hostname and self.tls_verify != "none"
+        context.verify_mode = {
+            "required": ssl.CERT_REQUIRED,
+            "optional": ssl.CERT_OPTIONAL,
+            "none": ssl.CERT_NONE,
+        }[self.tls_verify]
+        if self.tls_cert_file is not None:
+            context.load_cert_chain(self.tls_cert_file, self.tls_key_file)
+        return context
 
     def __str__(self) -> str:
         where = f"unix:{self.path}" if self.path else f"{self.host}:{self.port}"
@@ -176,6 +211,8 @@ class RedisLink:
         self.timeout = timeout
         self.client_name = client_name
         self.max_pending = max_pending
+        # Made once: loading the CA bundle reads files, which must not happen per reconnect.
+        self._ssl = address.tls_context()
         self._protocol: _RespProtocol | None = None
         self._connecting: asyncio.Task[_RespProtocol] | None = None
         self._closed = False
@@ -236,9 +273,8 @@ class RedisLink:
                 if address.path is not None:
                     _, protocol = await loop.create_unix_connection(_RespProtocol, address.path)
                 else:
-                    context = ssl.create_default_context() if address.tls else None
                     _, protocol = await loop.create_connection(
-                        _RespProtocol, address.host, address.port, ssl=context
+                        _RespProtocol, address.host, address.port, ssl=self._ssl
                     )
                 await self._handshake(protocol)
         except (OSError, TimeoutError, RedisError) as exc:

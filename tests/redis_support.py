@@ -57,8 +57,8 @@ async def redis(redis_available: None) -> AsyncIterator[Redis]:
 class RedisServer:
     """A throwaway ``redis-server`` on a fixed port that can be stopped and started again."""
 
-    def __init__(self, directory: Path, *options: str) -> None:
-        self.port = free_port()
+    def __init__(self, directory: Path, *options: str, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.directory = directory
         self.options = options
         self.process: subprocess.Popen[bytes] | None = None
@@ -88,11 +88,13 @@ class RedisServer:
             self.process = None
 
 
-def throwaway_redis(directory: Path, *options: str) -> Iterator[RedisServer]:
+def throwaway_redis(
+    directory: Path, *options: str, port: int | None = None
+) -> Iterator[RedisServer]:
     """A started ``RedisServer`` (``options`` go to ``redis-server``), stopped afterwards."""
     if shutil.which("redis-server") is None:
         unavailable("no redis-server binary to start a throwaway Redis")
-    server = RedisServer(directory, *options)
+    server = RedisServer(directory, *options, port=port)
     server.start()
     yield server
     server.stop()

@@ -103,6 +103,10 @@ def test_the_redis_password_is_masked_in_repr_and_never_echoed_in_errors() -> No
     with pytest.raises(ValidationError) as error:
         BudgetSettings.model_validate({"redis_url": "redis://:hunter2@cache:6379", "tier": 1})
     assert "hunter2" not in str(error.value)
+    with pytest.raises(ValidationError) as error:
+        BudgetSettings(redis_url="rediss://:hunter2@cache:6380/0?ssl_cert_reqs=maybe")
+    assert "hunter2" not in str(error.value)
+    assert "ssl_cert_reqs must be required, optional or none" in str(error.value)
 
 
 def test_trusted_proxies_are_networks_and_bad_ones_are_rejected() -> None:

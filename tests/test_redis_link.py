@@ -7,12 +7,18 @@ The shared Redis (``SWITCHYARD_TEST_REDIS_URL``) serves the plain cases; throwaw
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from redis.asyncio import Redis
 
 from switchyard.redis_link import (
@@ -259,3 +265,66 @@ async def test_a_closed_link_refuses_commands(link: RedisLink) -> None:
     await link.aclose()
     with pytest.raises(RedisUnavailable, match="closed"):
         await link.execute("PING")
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that is its own CA, and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "switchyard test redis")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "redis.crt", directory / "redis.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis that speaks only TLS, with a certificate no system CA signed."""
+    cert, key = self_signed_certificate(tmp_path)
+    port = free_port()
+    yield from throwaway_redis(
+        tmp_path,
+        *("--port", "0", "--tls-port", str(port), "--tls-auth-clients", "no"),
+        *("--tls-cert-file", str(cert), "--tls-key-file", str(key)),
+        *("--tls-ca-cert-file", str(cert)),
+        port=port,
+    )
+
+
+async def test_rediss_verifies_the_server_against_the_ca_given_in_the_url(
+    tls_redis: RedisServer,
+) -> None:
+    base = f"rediss://127.0.0.1:{tls_redis.port}/0"
+    trusted = RedisLink.from_url(f"{base}?ssl_ca_certs={tls_redis.directory / 'redis.crt'}")
+    untrusted = RedisLink.from_url(base)
+    unverified = RedisLink.from_url(f"{base}?ssl_cert_reqs=none")
+    try:
+        assert await trusted.execute("PING") == b"PONG"
+        with pytest.raises(RedisUnavailable, match="SSLCertVerificationError"):
+            await untrusted.execute("PING")
+        assert await unverified.execute("PING") == b"PONG"
+    finally:
+        for link in (trusted, untrusted, unverified):
+            await link.aclose()

@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator, model_validator
 
+from switchyard.redis_link import RedisAddress
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_KEY_PREFIX = "switchyard:budget"
 DEFAULT_TIER = "anonymous"
@@ -104,6 +106,11 @@ class BudgetSettings(BaseModel):
             raise ValueError("not a valid URL") from None
         if parts.scheme not in REDIS_SCHEMES:
             raise ValueError("must start with redis://, rediss:// or unix://")
+        try:
+            RedisAddress.from_url(url)
+        except ValueError as exc:
+            # Messages of our own and of redis-py's parser name options, never values.
+            raise ValueError(str(exc)) from None
         return url
 
     @model_validator(mode="after")
