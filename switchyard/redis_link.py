@@ -261,8 +261,15 @@ class RedisLink:
         if self._connecting is None or self._connecting.done():
             self._connecting = asyncio.create_task(self._connect())
             self._connecting.add_done_callback(_retrieve_exception)
-        # Shielded: one caller giving up must not cancel the attempt the others wait on.
-        return await asyncio.shield(self._connecting)
+        connecting = self._connecting
+        try:
+            # Shielded: one caller giving up must not cancel the attempt the others wait on.
+            return await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if connecting.cancelled() and not (task is not None and task.cancelling()):
+                raise RedisUnavailable("the Redis link was closed") from None
+            raise
 
     async def _connect(self) -> _RespProtocol:
         loop = asyncio.get_running_loop()
@@ -282,6 +289,10 @@ class RedisLink:
                 protocol.close()
             reason = exc if isinstance(exc, RedisReplyError) else type(exc).__name__
             raise RedisUnavailable(f"cannot connect to Redis at {address}: {reason}") from None
+        except asyncio.CancelledError:  # the link is being closed
+            if protocol is not None:
+                protocol.close()
+            raise
         self._protocol = protocol
         return protocol
 

@@ -107,6 +107,8 @@ def test_the_redis_password_is_masked_in_repr_and_never_echoed_in_errors() -> No
         BudgetSettings(redis_url="rediss://:hunter2@cache:6380/0?ssl_cert_reqs=maybe")
     assert "hunter2" not in str(error.value)
     assert "ssl_cert_reqs must be required, optional or none" in str(error.value)
+    with pytest.raises(ValidationError, match="its TLS files cannot be used"):
+        BudgetSettings(redis_url="rediss://cache:6380/0?ssl_ca_certs=/nonexistent/ca.pem")
 
 
 def test_trusted_proxies_are_networks_and_bad_ones_are_rejected() -> None:

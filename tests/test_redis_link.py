@@ -171,27 +171,54 @@ async def test_nobody_listening_fails_fast_with_the_address_but_not_the_password
     await link.aclose()
 
 
-async def test_concurrent_callers_share_one_connection_attempt() -> None:
-    accepted: list[asyncio.StreamWriter] = []
+class SilentServer:
+    """A TCP server that accepts connections and never says a word."""
 
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.append(writer)
+    def __init__(self) -> None:
+        self.accepted: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
 
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    link = RedisLink.from_url(f"redis://127.0.0.1:{port}/0", timeout=0.2)
-    try:
-        results = await asyncio.gather(
-            *(link.execute("PING") for _ in range(20)), return_exceptions=True
-        )
-        assert all(isinstance(result, RedisUnavailable) for result in results)
-        assert len(accepted) == 1
-    finally:
-        await link.aclose()
-        for writer in accepted:
+    async def __aenter__(self) -> SilentServer:
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.accepted.append(writer)
+
+        self._server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/0"
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for writer in self.accepted:
             writer.close()
-        server.close()
-        await server.wait_closed()
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+
+async def test_concurrent_callers_share_one_connection_attempt() -> None:
+    async with SilentServer() as server:
+        link = RedisLink.from_url(server.url, timeout=0.2)
+        try:
+            results = await asyncio.gather(
+                *(link.execute("PING") for _ in range(20)), return_exceptions=True
+            )
+            assert all(isinstance(result, RedisUnavailable) for result in results)
+            assert len(server.accepted) == 1
+        finally:
+            await link.aclose()
+
+
+async def test_closing_the_link_while_it_connects_fails_the_waiting_commands_cleanly() -> None:
+    async with SilentServer() as server:
+        link = RedisLink.from_url(server.url, timeout=5)
+        waiting = [asyncio.create_task(link.execute("PING")) for _ in range(3)]
+        await asyncio.sleep(0.05)  # connected, the handshake waits for a reply
+        await link.aclose()
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+        assert [str(result) for result in results] == ["the Redis link was closed"] * 3
 
 
 async def test_a_redis_that_stops_answering_times_out_and_the_next_command_reconnects(

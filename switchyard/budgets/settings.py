@@ -17,6 +17,7 @@ echoed in validation errors::
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -107,10 +108,12 @@ class BudgetSettings(BaseModel):
         if parts.scheme not in REDIS_SCHEMES:
             raise ValueError("must start with redis://, rediss:// or unix://")
         try:
-            RedisAddress.from_url(url)
+            RedisAddress.from_url(url).tls_context()
         except ValueError as exc:
             # Messages of our own and of redis-py's parser name options, never values.
             raise ValueError(str(exc)) from None
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"its TLS files cannot be used: {exc}") from None
         return url
 
     @model_validator(mode="after")
