@@ -151,28 +151,14 @@ async def run_load(
     headers: Mapping[str, str] | None = None,
 ) -> LoadResult:
     """Send ``requests`` POSTs with ``concurrency`` in flight; measure the gateway's CPU."""
-    latencies: list[float] = []
-    bodies: list[dict[str, Any]] = []
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in range(requests):
-        queue.put_nowait(index)
-
-    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
-
-        async def worker() -> None:
-            while not queue.empty():
-                queue.get_nowait()
-                started = time.perf_counter()
-                response = await client.post("/graphql", json=payload, headers=headers)
-                latencies.append(time.perf_counter() - started)
-                response.raise_for_status()
-                bodies.append(response.json())
-
-        await client.post("/graphql", json=payload, headers=headers)  # warm-up
-        cpu_before = cpu_seconds(gateway.pid)
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        cpu_after = cpu_seconds(gateway.pid)
-    return LoadResult(latencies, bodies, cpu_after - cpu_before)
+    results = await run_mixed_load(
+        {"gateway": gateway},
+        payload,
+        requests=requests,
+        concurrency=concurrency,
+        headers=headers,
+    )
+    return results["gateway"]
 
 
 async def run_mixed_load(
