@@ -10,13 +10,15 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	@echo "Installing Switchyard and the demo's dependencies into $(VENV) ..."
+	$(BIN)/pip install --quiet -e ".[demo]"
 
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test]"
 
 # Installs, fetches GraphiQL's assets once (so the IDE works offline), runs the demo.
 demo: install
+	@echo "Fetching GraphiQL's assets (once) so the IDE loads from the gateway ..."
 	@$(BIN)/switchyard ide fetch >/dev/null || echo "GraphiQL assets not fetched: the IDE will load from the CDN"
 	$(BIN)/switchyard demo
 

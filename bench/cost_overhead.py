@@ -25,7 +25,7 @@ import uuid
 from bench.fanout import BENCH_KEY, DEEP_QUERY, auth_toml
 from bench.harness import gateway_processes, gateway_toml, run_mixed_load
 from services.launcher import DemoPlatform, find_free_ports
-from upstreams.clients import DEMO_UPSTREAMS
+from services.registry import SERVICE_NAMES as DEMO_UPSTREAMS
 
 REDIS_URL = os.environ.get("SWITCHYARD_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 UNLIMITED_TIER = (

@@ -15,7 +15,7 @@ import hashlib
 
 from bench.harness import gateway_process, gateway_toml, run_load
 from services.launcher import DemoPlatform, find_free_ports
-from upstreams.clients import DEMO_UPSTREAMS
+from services.registry import SERVICE_NAMES as DEMO_UPSTREAMS
 
 DEEP_QUERY = """
 query Deep($n: Int!) {

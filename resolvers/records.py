@@ -6,10 +6,12 @@ several wire fields (``Money``, ``Order.total``) are computed only when asked fo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from protos import catalog_pb2, inventory_pb2
+from switchyard import ConnectionRecord
 
 
 def format_cents(cents: int) -> str:
@@ -164,43 +166,33 @@ class ReviewRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class PageInfoRecord:
-    has_next_page: bool
-    end_cursor: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class EdgeRecord:
-    cursor: str
-    node: Any
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionRecord:
-    edges: list[EdgeRecord]
-    page_info: PageInfoRecord
-    total_count: int | None
-
-    @classmethod
-    def of(
-        cls, nodes: list[Any], end_cursor: str | None, has_next_page: bool, total_count: int | None
-    ) -> ConnectionRecord:
-        """A page whose edges all carry the page's continuation cursor."""
-        cursor = end_cursor or ""
-        return cls(
-            edges=[EdgeRecord(cursor, node) for node in nodes],
-            page_info=PageInfoRecord(has_next_page=has_next_page, end_cursor=end_cursor),
-            total_count=total_count,
-        )
-
-
-EMPTY_CONNECTION = ConnectionRecord(
-    edges=[], page_info=PageInfoRecord(has_next_page=False, end_cursor=None), total_count=None
-)
-"""What ``first: 0`` answers, without calling any upstream."""
-
-
-@dataclass(frozen=True, slots=True)
 class ReviewPageRecord:
     connection: ConnectionRecord
     average_rating: float | None
+
+    @classmethod
+    def from_page(cls, page: dict[str, Any] | None) -> ReviewPageRecord:
+        """One product's page of the reviews service (None: the service gave none)."""
+        return cls(
+            connection=connection_from_page(page, "reviews", ReviewRecord.from_json),
+            average_rating=None if page is None else page.get("averageRating"),
+        )
+
+
+def connection_from_page(
+    page: dict[str, Any] | None, items_key: str, convert: Callable[[Any], Any]
+) -> ConnectionRecord:
+    """A REST page (``items_key``, ``pageInfo``, ``totalCount``) as a connection; None is empty."""
+    if page is None:
+        return ConnectionRecord.of([], end_cursor=None, has_next_page=False, total_count=0)
+    page_info = page.get("pageInfo") or {}
+    return ConnectionRecord.of(
+        [convert(item) for item in page.get(items_key, [])],
+        end_cursor=page_info.get("endCursor"),
+        has_next_page=bool(page_info.get("hasNextPage", False)),
+        total_count=page.get("totalCount"),
+    )
+
+
+def orders_page(page: dict[str, Any] | None) -> ConnectionRecord:
+    return connection_from_page(page, "orders", OrderRecord.from_json)

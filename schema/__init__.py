@@ -1,22 +1,16 @@
-"""The unified graph over the demo platform: types, root fields and (later) directives."""
+"""The demo platform's graph: what ``[graph] module = "schema:graph"`` serves.
+
+switchyard schema --graph schema:graph    # prints its SDL
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
-
 import strawberry
-from strawberry.extensions import SchemaExtension
 
-from schema.query import Query
+from schema.query import ROOT_SERVICES, Mutation, Query
+from switchyard import Graph
 
-
-def build_schema(
-    extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = (),
-    **options: Any,
-) -> strawberry.Schema:
-    """The gateway's schema; ``extensions`` are the GraphQL-level stages the runtime adds.
-
-    >>> print(build_schema().as_str())
-    """
-    return strawberry.Schema(query=Query, extensions=list(extensions), **options)
+graph = Graph(
+    schema=strawberry.Schema(query=Query, mutation=Mutation),
+    services=ROOT_SERVICES,
+)

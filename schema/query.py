@@ -1,45 +1,55 @@
-"""The graph's root ``Query`` type."""
+"""The graph's root types: ``Query`` and ``Mutation``."""
 
 from __future__ import annotations
 
 import strawberry
 
-from resolvers import accounts, catalog, orders
-from resolvers.records import EMPTY_CONNECTION
-from schema.authorization import authenticated, requires_scopes
-from schema.directives import CONNECTION_SIZE
-from schema.types import Connection, Order, OrderStatus, Product, User, context_of
+from resolvers import roots
+from schema.types import (
+    Order,
+    OrderStatus,
+    Product,
+    Review,
+    User,
+    order_edge,
+    product_edge,
+    user_edge,
+)
+from switchyard import CONNECTION_SIZE, Connection, authenticated, cost, requires_scopes
+from upstreams import accounts, catalog, orders, reviews
 
 ORDERS_READ = [["orders:read"]]
 """Anyone's orders by id or as a list; users read their own through ``me { orders }``."""
+
+ROOT_SERVICES = (accounts.ACCOUNTS, orders.ORDERS, catalog.CATALOG, reviews.REVIEWS)
+"""The services root fields call directly (the edges name theirs)."""
 
 
 @strawberry.type
 class Query:
     @strawberry.field
     async def user(self, info: strawberry.Info, id: strawberry.ID) -> User | None:
-        return await accounts.user(context_of(info), id)  # type: ignore[return-value]
+        return await user_edge.load(info.context, id)  # type: ignore[return-value]
 
     @strawberry.field(directives=[CONNECTION_SIZE])  # type: ignore[untyped-decorator]
     async def users(
         self, info: strawberry.Info, first: int | None = 20, after: str | None = strawberry.UNSET
-    ) -> Connection[User]:
-        return await accounts.users(context_of(info), first, after)  # type: ignore[return-value]
+    ) -> Connection[User] | None:
+        return await roots.users(info.context, first, after)  # type: ignore[return-value]
 
     @strawberry.field(  # type: ignore[untyped-decorator]
         extensions=[authenticated()],
         description="The caller's own user: the token's subject (null for API-key callers).",
     )
     async def me(self, info: strawberry.Info) -> User | None:
-        return await accounts.me(context_of(info))  # type: ignore[return-value]
+        return await roots.me(info.context)  # type: ignore[return-value]
 
     @strawberry.field(extensions=[requires_scopes(ORDERS_READ)])  # type: ignore[untyped-decorator]
     async def order(self, info: strawberry.Info, id: strawberry.ID) -> Order | None:
-        return await orders.order(context_of(info), id)  # type: ignore[return-value]
+        return await order_edge.load(info.context, id)  # type: ignore[return-value]
 
     @strawberry.field(  # type: ignore[untyped-decorator]
-        extensions=[requires_scopes(ORDERS_READ, withheld=EMPTY_CONNECTION)],
-        directives=[CONNECTION_SIZE],
+        extensions=[requires_scopes(ORDERS_READ)], directives=[CONNECTION_SIZE]
     )
     async def orders(
         self,
@@ -47,13 +57,13 @@ class Query:
         first: int | None = 20,
         after: str | None = strawberry.UNSET,
         status: OrderStatus | None = strawberry.UNSET,
-    ) -> Connection[Order]:
+    ) -> Connection[Order] | None:
         status_name = status.value if status else None
-        return await orders.orders(context_of(info), first, after, status_name)  # type: ignore[return-value]
+        return await roots.all_orders(info.context, first, after, status_name)  # type: ignore[return-value]
 
     @strawberry.field
     async def product(self, info: strawberry.Info, id: strawberry.ID) -> Product | None:
-        return await catalog.product(context_of(info), id)  # type: ignore[return-value]
+        return await product_edge.load(info.context, id)  # type: ignore[return-value]
 
     @strawberry.field(directives=[CONNECTION_SIZE])  # type: ignore[untyped-decorator]
     async def products(
@@ -63,5 +73,19 @@ class Query:
         category: str | None = strawberry.UNSET,
         first: int | None = 20,
         after: str | None = strawberry.UNSET,
-    ) -> Connection[Product]:
-        return await catalog.products(context_of(info), search, category, first, after)  # type: ignore[return-value]
+    ) -> Connection[Product] | None:
+        return await roots.products(info.context, search, category, first, after)  # type: ignore[return-value]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(  # type: ignore[untyped-decorator]
+        extensions=[authenticated()],
+        # A write costs the service more than a read of one object; never retried.
+        directives=[cost(10)],
+        description="A review by the signed-in user (the token's subject).",
+    )
+    async def add_review(
+        self, info: strawberry.Info, product_id: strawberry.ID, rating: int, body: str
+    ) -> Review | None:
+        return await roots.add_review(info.context, product_id, rating, body)  # type: ignore[return-value]

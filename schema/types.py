@@ -1,37 +1,79 @@
-"""The unified graph's object types, exactly as shared/DEMO-CONTRACT.md fixes them.
+"""The graph's object types and the edges between services, as docs/demo-contract.md fixes them.
 
-Leaf fields are plain attributes of the records resolvers return; only edges
-that cross to another service have (async) resolvers, and those go through the
-request's dataloaders.
+Leaf fields are plain attributes of the records the clients' answers become;
+a field served by another service than its parent is a declared edge (batched
+per request, nullable so that one failing service nulls only its own fields).
 """
 
 from __future__ import annotations
 
 from enum import Enum
-from typing import Generic, TypeVar
 
 import strawberry
 
-from resolvers import accounts, catalog, reviews
-from resolvers.context import GraphContext
-from resolvers.records import EMPTY_CONNECTION
-from schema.authorization import owner_or_admin
-from schema.directives import (
-    CONNECTION_SIZE,
-    ORDER_ITEMS_SIZE,
-    UPSTREAM_SCALAR_COST,
-    WAREHOUSES_SIZE,
+from resolvers.records import (
+    OrderRecord,
+    ProductRecord,
+    ReviewPageRecord,
+    StockRecord,
+    UserRecord,
+    orders_page,
+)
+from switchyard import BatchEdge, Connection, PagedEdge, cost, list_size, owner_or_admin
+from upstreams import MAX_BATCH, accounts, catalog, inventory, orders, reviews, shipping
+
+user_edge = BatchEdge(
+    "users",
+    service=accounts.ACCOUNTS,
+    fetch=accounts.users_by_id,
+    convert=UserRecord.from_json,
+    max_batch=MAX_BATCH,
+)
+order_edge = BatchEdge(
+    "orders",
+    service=orders.ORDERS,
+    fetch=orders.orders_by_id,
+    convert=OrderRecord.from_json,
+    max_batch=MAX_BATCH,
+)
+product_edge = BatchEdge(
+    "products",
+    service=catalog.CATALOG,
+    fetch=catalog.products_by_id,
+    convert=ProductRecord.from_message,
+    max_batch=MAX_BATCH,
+)
+stock_edge = BatchEdge(
+    "stock",
+    service=inventory.INVENTORY,
+    fetch=inventory.stock_by_product,
+    convert=StockRecord.from_message,
+    max_batch=MAX_BATCH,
+)
+user_orders_edge = PagedEdge(
+    "User.orders",
+    service=orders.ORDERS,
+    fetch=orders.orders_of_users,
+    convert=orders_page,
+    max_batch=MAX_BATCH,
+)
+product_reviews_edge = PagedEdge(
+    "Product.reviews",
+    service=reviews.REVIEWS,
+    fetch=reviews.reviews_of_products,
+    convert=ReviewPageRecord.from_page,
+    connection_of=lambda page: page.connection,
+    max_batch=MAX_BATCH,
+)
+shipment_edge: BatchEdge[str, shipping.ShipmentRecord] = BatchEdge(
+    "Order.shipment",
+    service=shipping.SHIPPING,
+    fetch=shipping.shipments_of_orders,
+    max_batch=MAX_BATCH,
 )
 
-T = TypeVar("T")
 
-
-def context_of(info: strawberry.Info) -> GraphContext:
-    context: GraphContext = info.context
-    return context
-
-
-def user_id(user: User) -> str:
+def own_id(user: UserRecord) -> str:
     return user.id
 
 
@@ -51,23 +93,13 @@ class OrderStatus(Enum):
     CANCELLED = "CANCELLED"
 
 
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-
-
-@strawberry.type
-class Edge(Generic[T]):
-    cursor: str
-    node: T
-
-
-@strawberry.type
-class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
-    total_count: int | None
+@strawberry.enum
+class ShipmentStatus(Enum):
+    LABEL_CREATED = "LABEL_CREATED"
+    IN_TRANSIT = "IN_TRANSIT"
+    OUT_FOR_DELIVERY = "OUT_FOR_DELIVERY"
+    DELIVERED = "DELIVERED"
+    EXCEPTION = "EXCEPTION"
 
 
 @strawberry.type
@@ -80,18 +112,12 @@ class Money:
 class User:
     id: strawberry.ID
     name: str
-    email: str | None = strawberry.field(extensions=[owner_or_admin(user_id)])
+    email: str | None = strawberry.field(extensions=[owner_or_admin(own_id)])
     tier: Tier
     created_at: str
-
-    @strawberry.field(  # type: ignore[untyped-decorator]
-        extensions=[owner_or_admin(user_id, withheld=EMPTY_CONNECTION)],
-        directives=[CONNECTION_SIZE],
+    orders: Connection[Order] | None = user_orders_edge.connection_field(
+        parent_id=own_id, default_first=10, extensions=[owner_or_admin(own_id)]
     )
-    async def orders(
-        self, info: strawberry.Info, first: int | None = 10, after: str | None = strawberry.UNSET
-    ) -> Connection[Order]:
-        return await accounts.orders_of_user(context_of(info), self.id, first, after)  # type: ignore[return-value]
 
 
 @strawberry.type
@@ -99,28 +125,35 @@ class Order:
     id: strawberry.ID
     status: OrderStatus
     created_at: str
-    items: list[OrderItem] = strawberry.field(directives=[ORDER_ITEMS_SIZE])
+    customer: User | None = user_edge.field(key=lambda order: order.user_id)
+    # An order has 1 to 4 items in the demo data: estimates stay upper bounds.
+    items: list[OrderItem] = strawberry.field(directives=[list_size(assumed_size=4)])
     total: Money
+    shipment: Shipment | None = shipment_edge.field(key=lambda order: order.id)
 
-    @strawberry.field
-    async def customer(self, info: strawberry.Info) -> User | None:
-        return await accounts.user(context_of(info), self.user_id)  # type: ignore[attr-defined,return-value]
+
+@strawberry.type
+class Shipment:
+    carrier: str
+    status: ShipmentStatus
+    tracking_number: str
+    estimated_delivery: str | None = strawberry.field(
+        description="RFC 3339 date; absent once delivered."
+    )
 
 
 @strawberry.type
 class OrderItem:
     quantity: int
     unit_price: Money
-
-    @strawberry.field
-    async def product(self, info: strawberry.Info) -> Product | None:
-        return await catalog.product(context_of(info), self.product_id)  # type: ignore[attr-defined,return-value]
+    product: Product | None = product_edge.field(key=lambda item: item.product_id)
 
 
 @strawberry.type
 class Stock:
     available: int
-    warehouses: list[WarehouseStock] = strawberry.field(directives=[WAREHOUSES_SIZE])
+    # A product is stocked in 1 to 3 of the 5 demo warehouses.
+    warehouses: list[WarehouseStock] = strawberry.field(directives=[list_size(assumed_size=3)])
 
 
 @strawberry.type
@@ -136,20 +169,16 @@ class Product:
     description: str
     category: str
     price: Money
-
-    @strawberry.field
-    async def stock(self, info: strawberry.Info) -> Stock | None:
-        return await catalog.stock(context_of(info), self.id)  # type: ignore[return-value]
-
-    @strawberry.field(directives=[CONNECTION_SIZE])  # type: ignore[untyped-decorator]
-    async def reviews(
-        self, info: strawberry.Info, first: int | None = 5, after: str | None = strawberry.UNSET
-    ) -> Connection[Review]:
-        return await reviews.reviews_of_product(context_of(info), self.id, first, after)  # type: ignore[return-value]
-
-    @strawberry.field(directives=[UPSTREAM_SCALAR_COST])  # type: ignore[untyped-decorator]
-    async def average_rating(self, info: strawberry.Info) -> float | None:
-        return await reviews.average_rating(context_of(info), self.id)
+    stock: Stock | None = stock_edge.field(key=lambda product: product.id)
+    reviews: Connection[Review] | None = product_reviews_edge.connection_field(
+        parent_id=lambda product: product.id, default_first=5
+    )
+    # A scalar, yet answered by a call to the reviews service: it weighs like an object.
+    average_rating: float | None = product_reviews_edge.page_field(
+        parent_id=lambda product: product.id,
+        read=lambda page: page.average_rating,
+        directives=[cost(1)],
+    )
 
 
 @strawberry.type
@@ -157,11 +186,5 @@ class Review:
     id: strawberry.ID
     rating: int
     body: str
-
-    @strawberry.field
-    async def author(self, info: strawberry.Info) -> User | None:
-        return await accounts.user(context_of(info), self.author_id)  # type: ignore[attr-defined,return-value]
-
-    @strawberry.field
-    async def product(self, info: strawberry.Info) -> Product | None:
-        return await catalog.product(context_of(info), self.product_id)  # type: ignore[attr-defined,return-value]
+    author: User | None = user_edge.field(key=lambda review: review.author_id)
+    product: Product | None = product_edge.field(key=lambda review: review.product_id)

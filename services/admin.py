@@ -6,8 +6,11 @@
         ...
         records = await admin.requests(endpoint)
         await admin.set_faults(endpoint, FaultConfig(error_rate=1.0))
+        shipping = ServiceEndpoint("rest", "http://127.0.0.1:7006")
+        await admin.set_hostile(shipping, "external-entity", "/tmp/canary.txt")
 
-REST services expose ``GET``/``DELETE /__admin/requests`` and ``PUT /__admin/faults``;
+REST services expose ``GET``/``DELETE /__admin/requests`` and ``PUT /__admin/faults``
+(the shipping service ``PUT /__admin/hostile`` too);
 gRPC services the generic JSON-over-bytes service ``switchyard.admin.Admin``
 (``Requests``, ``Reset``, ``SetFaults``). ``DemoPlatform.endpoints(name)`` gives the
 endpoints of a running platform.
@@ -96,6 +99,21 @@ class AdminClient:
             await self._http_call(service, "PUT", "/__admin/faults", faults.to_json())
         else:
             await self._grpc_call(service, "SetFaults", faults.to_json())
+
+    async def set_hostile(
+        self, endpoint: ServiceEndpoint, mode: str, entity_target: str | None = None
+    ) -> None:
+        """Make every answer of the shipping service an XML attack, until ``"off"``.
+
+        ``mode`` is ``"billion-laughs"``, ``"external-entity"`` (whose entity names the
+        absolute path ``entity_target``) or ``"off"``. Resetting the records keeps it.
+        """
+        if endpoint.kind != "rest":
+            raise AdminError(f"{endpoint.address} is a gRPC service, without hostile modes")
+        body: dict[str, str] = {"mode": mode}
+        if entity_target is not None:
+            body["entityTarget"] = entity_target
+        await self._http_call(endpoint, "PUT", "/__admin/hostile", body)
 
     async def _http_call(
         self, service: ServiceEndpoint, method: str, path: str, body: object = None

@@ -10,6 +10,10 @@ Absent references are built in on purpose, to exercise "absent answers null":
 about 1% of orders belong to a deleted customer, 1% of order items name a
 discontinued product and 1% of reviews have a deleted author (their ids lie
 above the generated range). Some products have no reviews, some no stock.
+
+Every ``SHIPPED`` or ``DELIVERED`` order has a shipment, and no other order has one::
+
+    data.shipments_by_order_id["7"].carrier  # "DHL"; KeyError for an unshipped order
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import TypeVar
 
 DEFAULT_SEED = 42
@@ -29,6 +34,10 @@ TIERS = ("FREE", "PRO", "ENTERPRISE")
 ORDER_STATUSES = ("PENDING", "PAID", "SHIPPED", "DELIVERED", "CANCELLED")
 CATEGORIES = ("books", "games", "kitchen", "garden", "tools", "music")
 WAREHOUSES = ("ams", "iad", "sin", "fra", "syd")
+SHIPPED_ORDER_STATUSES = ("SHIPPED", "DELIVERED")
+SHIPMENT_STATUSES = ("LABEL_CREATED", "IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED", "EXCEPTION")
+# Carrier -> tracking number prefix and digit count, loosely after the real formats.
+CARRIERS = {"DHL": ("JD", 18), "UPS": ("1Z", 16), "FedEx": ("", 12), "PostNL": ("3S", 13)}
 
 DANGLING_REFERENCE_RATE = 0.01
 PRODUCTS_WITHOUT_REVIEWS_RATE = 0.1
@@ -69,6 +78,10 @@ _REVIEW_BODIES = {
     5: ("Excellent!", "Exactly what I needed.", "Outstanding quality, highly recommended."),
 }
 _RATING_WEIGHTS = (5, 8, 17, 35, 35)
+# The statuses of a shipment still under way (its order SHIPPED, not DELIVERED).
+_IN_FLIGHT_STATUSES = ("LABEL_CREATED", "IN_TRANSIT", "OUT_FOR_DELIVERY", "EXCEPTION")
+_IN_FLIGHT_WEIGHTS = (15, 60, 15, 10)
+_DELIVERY_DAYS = (2, 10)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,11 +162,26 @@ class Stock:
 
 
 @dataclass(frozen=True, slots=True)
+class Shipment:
+    """The shipment of a ``SHIPPED`` or ``DELIVERED`` order.
+
+    ``estimated_delivery`` is an RFC 3339 date (``"2024-03-07"``), ``None`` once delivered.
+    """
+
+    order_id: str
+    carrier: str
+    status: str
+    tracking_number: str
+    estimated_delivery: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class DemoData:
     """The generated entities, each list in the contract's order.
 
     ``users`` and ``products`` ascend by numeric id; ``orders`` and ``reviews``
-    are newest first (``created_at`` descending, then id descending).
+    are newest first (``created_at`` descending, then id descending); ``shipments``
+    ascend by numeric order id.
     """
 
     seed: int
@@ -163,11 +191,13 @@ class DemoData:
     orders: tuple[Order, ...]
     reviews: tuple[Review, ...]
     stocks: tuple[Stock, ...]
+    shipments: tuple[Shipment, ...]
     users_by_id: dict[str, User] = field(repr=False)
     products_by_id: dict[str, Product] = field(repr=False)
     orders_by_id: dict[str, Order] = field(repr=False)
     reviews_by_id: dict[str, Review] = field(repr=False)
     stocks_by_product_id: dict[str, Stock] = field(repr=False)
+    shipments_by_order_id: dict[str, Shipment] = field(repr=False)
 
     @classmethod
     def generate(
@@ -195,6 +225,7 @@ class DemoData:
         order_list = _generate_orders(random.Random(f"{seed}:orders"), sizes, product_list)
         review_list = _generate_reviews(random.Random(f"{seed}:reviews"), sizes)
         stock_list = _generate_stocks(random.Random(f"{seed}:stocks"), sizes.products)
+        shipment_list = _generate_shipments(random.Random(f"{seed}:shipments"), order_list)
         return cls(
             seed=seed,
             sizes=sizes,
@@ -203,11 +234,13 @@ class DemoData:
             orders=tuple(_newest_first(order_list)),
             reviews=tuple(_newest_first(review_list)),
             stocks=tuple(stock_list),
+            shipments=tuple(shipment_list),
             users_by_id={u.id: u for u in user_list},
             products_by_id={p.id: p for p in product_list},
             orders_by_id={o.id: o for o in order_list},
             reviews_by_id={r.id: r for r in review_list},
             stocks_by_product_id={s.product_id: s for s in stock_list},
+            shipments_by_order_id={s.order_id: s for s in shipment_list},
         )
 
 
@@ -339,3 +372,23 @@ def _generate_stocks(rng: random.Random, products: int) -> list[Stock]:
         warehouses = tuple(WarehouseStock(WAREHOUSES[i], rng.randint(0, 250)) for i in chosen)
         stocks.append(Stock(str(n), warehouses))
     return stocks
+
+
+def _generate_shipments(rng: random.Random, orders: list[Order]) -> list[Shipment]:
+    """One shipment per shipped or delivered order, ``orders`` in ascending id order."""
+    carriers = tuple(CARRIERS)
+    shipments = []
+    for order in orders:
+        if order.status not in SHIPPED_ORDER_STATUSES:
+            continue
+        carrier = rng.choice(carriers)
+        prefix, digits = CARRIERS[carrier]
+        tracking_number = f"{prefix}{rng.randrange(10**digits):0{digits}d}"
+        if order.status == "DELIVERED":
+            status, estimated = "DELIVERED", None
+        else:
+            status = rng.choices(_IN_FLIGHT_STATUSES, weights=_IN_FLIGHT_WEIGHTS)[0]
+            ordered = date.fromisoformat(order.created_at[:10])
+            estimated = (ordered + timedelta(days=rng.randint(*_DELIVERY_DAYS))).isoformat()
+        shipments.append(Shipment(order.id, carrier, status, tracking_number, estimated))
+    return shipments

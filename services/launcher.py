@@ -6,10 +6,10 @@
         platform.start_service("accounts")  # same ports again
 
 Instance ``k`` of a service listens on its base port + 10 * k (accounts 7001, orders 7002,
-reviews 7003, catalog 7004, inventory 7005 by default). Every child gets
+reviews 7003, catalog 7004, inventory 7005, shipping 7006 by default). Every child gets
 ``--parent-pid`` and exits on its own when this process is gone, even after a crash.
 
-From a shell: ``python -m services.launcher`` (or ``python -m services``) runs all five
+From a shell: ``python -m services.launcher`` (or ``python -m services``) runs all six
 until Ctrl-C.
 """
 
@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -254,7 +254,7 @@ class ServiceProcess:
 class DemoPlatform:
     """A set of demo service processes on loopback ports.
 
-    ``services`` defaults to all five; ``instances`` is a count for all or per service;
+    ``services`` defaults to all six; ``instances`` is a count for all or per service;
     ``ports`` maps a service to one port per instance (or a base port), else the default
     base ports apply; ``faults`` sets per-service injected faults at start.
     """
@@ -271,7 +271,9 @@ class DemoPlatform:
         faults: Mapping[str, FaultConfig] | None = None,
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT_S,
         stop_grace: float = DEFAULT_STOP_GRACE_S,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
+        self.progress = progress
         names = list(SERVICE_NAMES if services is None else services)
         specs = [get_spec(name) for name in names]
         ports = dict(ports or {})
@@ -376,13 +378,23 @@ class DemoPlatform:
     def _start(self, processes: list[ServiceProcess]) -> None:
         try:
             for process in processes:
+                self._report(f"{process.name:<10} starting on {process.address}")
                 process.start()
             deadline = time.monotonic() + self.startup_timeout
             for process in processes:
                 process.wait_ready(deadline)
+                self._report(f"{process.name:<10} ready")
         except BaseException:
             self._stop(processes)
             raise
+
+    def _report(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress(line)
+
+    def dead(self) -> list[ServiceProcess]:
+        """The instances that exited on their own since they were started."""
+        return [p for p in self.processes if p.pid is not None and not p.running]
 
     def _stop(self, processes: list[ServiceProcess]) -> None:
         for process in processes:

@@ -1,5 +1,8 @@
 """The table of demo services: kind, default port and implementing module.
 
+``"rest"`` covers every service over HTTP with the JSON admin routes (``/__admin/...``),
+the XML ``shipping`` service included.
+
 Modules are imported lazily, so the launcher does not pay for Starlette or grpc.
 """
 
@@ -29,6 +32,7 @@ SERVICES: dict[str, ServiceSpec] = {
         ServiceSpec("reviews", "rest", 7003, "services.reviews"),
         ServiceSpec("catalog", "grpc", 7004, "services.catalog", "demo.catalog.v1.Catalog"),
         ServiceSpec("inventory", "grpc", 7005, "services.inventory", "demo.inventory.v1.Inventory"),
+        ServiceSpec("shipping", "rest", 7006, "services.shipping"),
     )
 }
 SERVICE_NAMES = tuple(SERVICES)

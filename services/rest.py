@@ -1,13 +1,16 @@
-"""What the three REST services share: JSON answers, parameter parsing, the
-observing middleware (recording and fault injection) and the admin routes.
+"""What the HTTP services share: JSON answers, parameter parsing, the observing
+middleware (recording and fault injection) and the admin routes.
 
     app = build_rest_app("accounts", routes, faults=FaultConfig(error_rate=0.1))
+
+A service that does not speak JSON passes its own ``render_error`` (the admin routes
+always answer JSON) and may add admin routes of its own with ``admin``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -26,6 +29,9 @@ from services.recording import RequestRecorder, merge_headers
 
 MAX_BATCH_IDS = 500
 ADMIN_PREFIX = "/__admin/"
+
+ErrorRenderer = Callable[[int, str], Response]
+"""Answers an error: ``(status, message) -> Response``, like ``error_response``."""
 
 
 class RestError(Exception):
@@ -100,11 +106,13 @@ class ObservingMiddleware:
         routes: Sequence[BaseRoute],
         recorder: RequestRecorder,
         faults: FaultInjector,
+        render_error: ErrorRenderer = error_response,
     ) -> None:
         self.app = app
         self.routes = routes
         self.recorder = recorder
         self.faults = faults
+        self.render_error = render_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
@@ -113,7 +121,7 @@ class ObservingMiddleware:
         start = time.time()
         try:
             if await self.faults.apply():
-                response = error_response(503, INJECTED_FAILURE_MESSAGE)
+                response = self.render_error(503, INJECTED_FAILURE_MESSAGE)
                 await response(scope, receive, send)
             else:
                 await self.app(scope, receive, send)
@@ -165,15 +173,24 @@ def admin_routes(recorder: RequestRecorder, faults: FaultInjector) -> list[BaseR
     ]
 
 
-async def _rest_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RestError)
-    return error_response(exc.status, exc.message)
+def _error_handlers(
+    render_error: ErrorRenderer,
+) -> dict[type[Exception], Callable[[Request, Exception], Awaitable[Response]]]:
+    def render(request: Request, status: int, message: str) -> Response:
+        if request.url.path.startswith(ADMIN_PREFIX):
+            return error_response(status, message)
+        return render_error(status, message)
 
+    async def rest_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RestError)
+        return render(request, exc.status, exc.message)
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    message = "not found" if exc.status_code == 404 else exc.detail
-    return error_response(exc.status_code, message)
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        message = "not found" if exc.status_code == 404 else exc.detail
+        return render(request, exc.status_code, message)
+
+    return {RestError: rest_error, HTTPException: http_error}
 
 
 def build_rest_app(
@@ -182,15 +199,25 @@ def build_rest_app(
     *,
     faults: FaultConfig | None = None,
     recorder: RequestRecorder | None = None,
+    admin: Sequence[BaseRoute] = (),
+    render_error: ErrorRenderer = error_response,
 ) -> Starlette:
-    """A Starlette app serving ``routes`` plus the admin routes, with recording and faults."""
+    """A Starlette app serving ``routes`` plus the admin routes (the shared ones and
+    ``admin``), with recording and faults; errors outside the admin routes are answered
+    by ``render_error``."""
     recorder = recorder or RequestRecorder(service)
     injector = FaultInjector(faults)
-    all_routes = [*admin_routes(recorder, injector), *routes]
+    all_routes = [*admin_routes(recorder, injector), *admin, *routes]
     return Starlette(
         routes=all_routes,
         middleware=[
-            Middleware(ObservingMiddleware, routes=routes, recorder=recorder, faults=injector)
+            Middleware(
+                ObservingMiddleware,
+                routes=routes,
+                recorder=recorder,
+                faults=injector,
+                render_error=render_error,
+            )
         ],
-        exception_handlers={RestError: _rest_error, HTTPException: _http_error},
+        exception_handlers=_error_handlers(render_error),
     )

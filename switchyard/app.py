@@ -1,114 +1,99 @@
-"""The ASGI application: HTTP edge middleware, the GraphQL view, health probes and the IDE.
+"""The ASGI application: a graph served through the request pipeline, health probes and the IDE.
 
-The whole stack is assembled here, in one visible place::
-
-    app = create_app(load_config("switchyard.toml"))
+    graph = load_graph("schema:graph")
+    app = create_app(load_config("switchyard.toml"), graph)
     # uvicorn.run(app)
+
+The stages a request goes through are assembled in ``switchyard.pipeline``.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 import strawberry
 from cross_web import HTTPException
-from graphql import GraphQLError
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
-from resolvers.context import Caller
-from schema import build_schema
-from schema.authorization import AuthorizationErrors
 from switchyard import ide
-from switchyard.auth.backend import Authenticator
-from switchyard.auth.middleware import AuthenticationMiddleware
 from switchyard.budgets import Budgets, client_key
+from switchyard.caller import ANONYMOUS, Caller
 from switchyard.config import GatewayConfig
-from switchyard.context import ANONYMOUS, Deadline, RequestContext
-from switchyard.cost import CostAnalysis, CostModel, EstimateCache
+from switchyard.context import RequestContext
+from switchyard.cost import CostModel, EstimateCache
+from switchyard.deadline import Deadline
 from switchyard.debug import COST_HEADER, DEBUG_HEADER, DebugRecord
-from switchyard.errors import REQUEST_ERROR_CODES, present_error
-from switchyard.rate_limit import CostRateLimiter, cost_breakdown, cost_extension
-from switchyard.request_id import RequestIdMiddleware
-from upstreams.clients import DemoClients
-from upstreams.upstream import Upstreams
+from switchyard.errors import BadRequest, error_response
+from switchyard.graph import Graph, GraphLoadError, load_graph
+from switchyard.pipeline import assemble, present_errors, respond
+from switchyard.routing import executes_graphql
+from switchyard.upstream.upstream import Upstreams
 
 READINESS_TIMEOUT = 1.0
-DOCUMENT_CACHE_SIZE = 512
-"""Distinct operation texts whose parsed and validated documents are kept."""
 IDE_ASSETS_PATH = "/graphiql/assets"
 
 
 @dataclass
+class Started:
+    """What exists while the app's lifespan runs: the opened upstreams and budget store."""
+
+    upstreams: Upstreams
+    budgets: Budgets | None
+
+
 class Gateway:
-    """What lives for the app's lifetime: config, schema, and the upstreams opened at start-up."""
+    """One graph served under one config: the pipeline, the schema with its stages, the state."""
 
-    config: GatewayConfig
-    schema: strawberry.Schema = field(init=False)
-    upstreams: Upstreams | None = None
-    clients: DemoClients | None = None
-    budgets: Budgets | None = None
-    cost_model: CostModel = field(init=False)
-    estimate_cache: EstimateCache = field(default_factory=EstimateCache)
-
-    def __post_init__(self) -> None:
-        self.schema = build_schema(
-            extensions=[
-                AuthorizationErrors,
-                lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
-                lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
-                self._cost_analysis,
-            ]
-        )
+    def __init__(self, config: GatewayConfig, graph: Graph) -> None:
+        graph.check(config.upstreams)
+        self.config = config
+        self.graph = graph
+        self.budgets_enabled = config.budgets.enabled and config.cost.mode != "off"
+        self.estimate_cache = EstimateCache()
+        self.pipeline = assemble(self)
+        self.schema: strawberry.Schema = graph.schema_with(self.pipeline.operation)
         self.cost_model = CostModel.from_strawberry(
-            self.schema, default_list_size=self.config.cost.default_list_size
+            self.schema, default_list_size=config.cost.default_list_size
         )
+        self._started: Started | None = None
 
-    def _cost_analysis(self) -> CostAnalysis:
-        limiter = CostRateLimiter(self.budgets) if self.budgets is not None else None
-        return CostAnalysis(
-            self.config.cost,
-            model=self.cost_model,
-            on_estimate=limiter.charge if limiter else None,
-            on_actual=limiter.refund if limiter else None,
-            cache=self.estimate_cache,
-        )
+    @property
+    def started(self) -> Started:
+        if self._started is None:
+            raise RuntimeError("the gateway is not started (lifespan did not run)")
+        return self._started
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         # Channels and pools are made inside the serving event loop.
-        self.upstreams = Upstreams.from_settings(self.config.upstreams)
-        self.clients = DemoClients.from_upstreams(self.upstreams)
-        if self.config.budgets.enabled:
-            self.budgets = Budgets.from_settings(self.config.budgets)
+        upstreams = Upstreams.from_settings(self.config.upstreams, self.graph.all_kinds)
+        budgets = Budgets.from_settings(self.config.budgets) if self.budgets_enabled else None
+        self._started = Started(upstreams, budgets)
         try:
             yield
         finally:
-            await self.upstreams.aclose()
-            if self.budgets is not None:
-                await self.budgets.aclose()
-            self.upstreams = self.clients = self.budgets = None
+            self._started = None
+            await upstreams.aclose()
+            if budgets is not None:
+                await budgets.aclose()
 
     def new_context(self, request: Request, response: Response) -> RequestContext:
-        if self.clients is None:
-            raise RuntimeError("the gateway is not started (lifespan did not run)")
+        started = self.started
         state = request.scope.get("state", {})
-        debug_requested = request.headers.get(DEBUG_HEADER) == "1"
         caller: Caller = state.get("caller", ANONYMOUS)
-        budgets = self.config.budgets
+        server = self.config.server
         return RequestContext(
             request_id=state.get("request_id", "-"),
             caller=caller,
@@ -116,32 +101,53 @@ class Gateway:
                 caller.client_id if caller.authenticated else None,
                 request.client.host if request.client else None,
                 request.headers.get("x-forwarded-for"),
-                budgets.trusted_proxies,
+                self.config.budgets.trusted_proxies,
             )
-            if budgets.enabled
+            if self.budgets_enabled
             else caller.client_id,
-            explain_cost=self.config.server.debug
-            and request.headers.get(COST_HEADER, "").lower() == "explain",
+            explain_cost=server.debug and request.headers.get(COST_HEADER, "").lower() == "explain",
             bearer_token=state.get("bearer_token"),
-            deadline=Deadline.after(self.config.server.request_timeout),
-            clients=self.clients,
-            debug=DebugRecord() if debug_requested and self.config.server.debug else None,
+            deadline=Deadline.after(server.request_timeout),
+            upstreams=started.upstreams,
+            debug=DebugRecord()
+            if server.debug and request.headers.get(DEBUG_HEADER) == "1"
+            else None,
             response=response,
         )
 
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Whether every required upstream (and a fail-closed budget store) answers now."""
+        if self._started is None:
+            return False, {"status": "starting"}
+        started = self._started
+        required = {n: u for n, u in started.upstreams.items() if u.settings.required}
+        readiness = await Upstreams(required).readiness(READINESS_TIMEOUT)
+        ready = all(readiness.values())
+        body: dict[str, Any] = {"upstreams": readiness}
+        if started.budgets is not None:
+            budgets_ready = await started.budgets.ready()
+            body["budgets"] = budgets_ready
+            # Fail-open keeps serving without the budget store: report it, stay ready.
+            ready = ready and (budgets_ready or self.config.budgets.failure_mode == "open")
+        body["status"] = "ready" if ready else "unavailable"
+        return ready, body
+
 
 class GraphQLView(GraphQL[RequestContext, None]):
-    """Strawberry's ASGI view with the gateway's context, result extensions and error bodies."""
+    """Strawberry's ASGI view with the gateway's context and its present and respond stages."""
 
     def __init__(self, gateway: Gateway) -> None:
         super().__init__(
             gateway.schema, graphql_ide="graphiql" if gateway.config.ide.enabled else None
         )
         self.gateway = gateway
+        self.graphql_path = gateway.config.server.graphql_path
         assets_dir = gateway.config.ide.assets_dir or ide.DEFAULT_ASSET_DIR
         self._ide_page = ide.render_graphiql_page(
-            graphql_path=gateway.config.server.graphql_path,
+            graphql_path=self.graphql_path,
             asset_base=IDE_ASSETS_PATH if ide.assets_present(assets_dir) else None,
+            initial_query=gateway.config.ide.initial_query,
+            initial_headers=gateway.config.ide.initial_headers,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -154,8 +160,17 @@ class GraphQLView(GraphQL[RequestContext, None]):
             response = await self.run(request)
         except HTTPException as exc:
             # Strawberry answers these in plain text; clients get a GraphQL error body.
-            response = request_error(exc.status_code, exc.reason, "BAD_REQUEST")
+            request_id = scope.get("state", {}).get("request_id", "-")
+            response = error_response(BadRequest(exc.reason), request_id)
         await response(scope, receive, send)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        return not executes_graphql(request.method, request.query_params) and any(
+            accepted in request.headers.get("accept", "") for accepted in ("text/html", "*/*")
+        )
+
+    async def get_root_value(self, request: Any) -> Any:
+        return self.gateway.graph.root_value
 
     async def get_context(self, request: Request, response: Response) -> RequestContext:  # type: ignore[override]
         context = self.gateway.new_context(request, response)
@@ -172,64 +187,31 @@ class GraphQLView(GraphQL[RequestContext, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         context: RequestContext = request.state.graphql_context
-        if result.errors:
-            # Presented here, at the client boundary, so errors raised by any stage
-            # (parsing, validation, extensions, resolvers) are all masked the same way.
-            debug = context.debug is not None
-            result.errors = [
-                present_error(e, context.request_id, debug=debug) for e in result.errors
-            ]
+        present_errors(context, result)
         body = await super().process_result(request, result)
-        extensions: dict[str, Any] = dict(context.extensions)
-        if context.debug is not None:
-            extensions["upstreams"] = context.debug.as_extension()
-        cost = cost_extension(context.cost, context.budget)
-        if cost is not None:
-            extensions["cost"] = cost
-        if context.explain_cost and context.cost is not None:
-            extensions["costBreakdown"] = cost_breakdown(context.cost)
-        if extensions:
-            body["extensions"] = {**(body.get("extensions") or {}), **extensions}
-        if context.budget is not None:
-            context.response.headers.update(context.budget.headers())
-        if context.budget is not None and context.budget.refused:
-            context.response.status_code = 429
-        elif result.data is None and result.errors and _all_request_errors(result.errors):
-            context.response.status_code = 400
+        respond(context, result, body)
         return body
 
 
-def _all_request_errors(errors: list[GraphQLError]) -> bool:
-    """Errors raised before execution (no path): the request itself was bad."""
-    return all(
-        not e.path and (e.extensions or {}).get("code") in REQUEST_ERROR_CODES for e in errors
-    )
+def create_app(config: GatewayConfig, graph: Graph | None = None) -> Starlette:
+    """Build the gateway serving ``graph`` (else the config's ``[graph] module``) under ``config``.
 
-
-def request_error(status: int, message: str, code: str) -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status)
-
-
-def create_app(config: GatewayConfig) -> Starlette:
-    """Build the gateway for ``config``; upstreams open when the app's lifespan starts."""
-    gateway = Gateway(config)
+    Upstreams open when the app's lifespan starts. Raises ``GraphLoadError``
+    when the graph cannot be found or does not fit the config.
+    """
+    if graph is None:
+        if config.graph.module is None:
+            raise GraphLoadError(
+                'no graph to serve: set [graph] module = "package.module:graph" or pass --graph'
+            )
+        graph = load_graph(config.graph.module, base_dir=config.source_dir)
+    gateway = Gateway(config, graph)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "alive"})
 
     async def readyz(request: Request) -> Response:
-        if gateway.upstreams is None:
-            return JSONResponse({"status": "starting"}, 503)
-        required = {n: u for n, u in gateway.upstreams.items() if u.settings.required}
-        readiness = await Upstreams(required).readiness(READINESS_TIMEOUT)
-        ready = all(readiness.values())
-        body: dict[str, Any] = {"upstreams": readiness}
-        if gateway.budgets is not None:
-            budgets_ready = await gateway.budgets.ready()
-            body["budgets"] = budgets_ready
-            # Fail-open keeps serving without the budget store: report it, stay ready.
-            ready = ready and (budgets_ready or config.budgets.failure_mode == "open")
-        body["status"] = "ready" if ready else "unavailable"
+        ready, body = await gateway.readiness()
         return JSONResponse(body, 200 if ready else 503)
 
     routes: list[Route | Mount] = [
@@ -240,14 +222,8 @@ def create_app(config: GatewayConfig) -> Starlette:
     assets_dir: Path = config.ide.assets_dir or ide.DEFAULT_ASSET_DIR
     if config.ide.enabled and ide.assets_present(assets_dir):
         routes.append(Mount(IDE_ASSETS_PATH, app=ide.ide_asset_app(assets_dir)))
-    middleware = [
-        Middleware(RequestIdMiddleware),
-        Middleware(
-            AuthenticationMiddleware,
-            authenticator=Authenticator.from_settings(config.auth),
-            graphql_path=config.server.graphql_path,
-        ),
-    ]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=gateway.lifespan)
+    app = Starlette(
+        routes=routes, middleware=gateway.pipeline.middleware, lifespan=gateway.lifespan
+    )
     app.state.gateway = gateway
     return app

@@ -1,77 +1,96 @@
 """The ``switchyard`` command line.
 
-    switchyard demo [--port 8000]         five demo services + the gateway, GraphiQL in a browser
-    switchyard serve --config FILE        the gateway alone
-    switchyard services                   the demo services alone
-    switchyard schema                     print the SDL
-    switchyard cost FILE [--variables J]  the cost of an operation, field by field
-    switchyard config check FILE          validate a config file
-    switchyard ide fetch [--dest DIR]     put GraphiQL's assets where the gateway serves them
+    switchyard serve [--config FILE] [--graph MOD:ATTR]   the gateway
+    switchyard demo                        the demo platform and its gateway (from a checkout)
+    switchyard schema [--graph MOD:ATTR]   print a graph's SDL
+    switchyard cost FILE [--variables J]   the cost of an operation, field by field
+    switchyard config check FILE           validate a config file and the graph it names
+    switchyard ide fetch [--dest DIR]      put GraphiQL's assets where the gateway serves them
     switchyard token --sub 42 [--scope S]  a token signed with the config's dev key
 
-Options that take a value can also be given as environment variables
-(``SWITCHYARD_PORT``, ``SWITCHYARD_CONFIG``, ...), like uvicorn's.
+The config is ``--config``, else ``$SWITCHYARD_CONFIG``, else ``switchyard.toml``
+in the current folder. ``SWITCHYARD_HOST``, ``SWITCHYARD_PORT`` and
+``SWITCHYARD_GRAPH`` are the defaults of ``--host``, ``--port`` and ``--graph``,
+like uvicorn's.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from switchyard.config import DEMO_CONFIG, ConfigError, GatewayConfig, load_config
-from upstreams.clients import DEMO_UPSTREAMS
+from switchyard import __version__
+from switchyard.config import ConfigError, GatewayConfig, load_config
+from switchyard.graph import Graph, GraphLoadError, load_graph
+
+DEFAULT_CONFIG = Path("switchyard.toml")
+DEMO_MODULE = "services.demo"
+"""What ``switchyard demo`` runs, from the checkout that holds the demo."""
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"SWITCHYARD_{name}", default)
+class CommandError(Exception):
+    """A command that cannot go on; the message is the one line the user sees."""
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(f"SWITCHYARD_{name}")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="switchyard", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"switchyard {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser("demo", help="run the demo services and the gateway")
-    demo.add_argument("--host", default=_env("HOST", "127.0.0.1"))
-    demo.add_argument("--port", type=int, default=int(_env("PORT", "8000") or 8000))
-    demo.add_argument("--seed", type=int, default=42, help="seed of the demo data")
-    demo.add_argument(
-        "--services-port",
-        type=int,
-        default=7001,
-        help="port of the first demo service; the others follow (default 7001-7005)",
-    )
+    def config_option(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--config",
+            type=Path,
+            default=None,
+            help="default: $SWITCHYARD_CONFIG or switchyard.toml",
+        )
+
+    def graph_option(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--graph", default=_env("GRAPH"), help='"module:attribute"; overrides [graph] module'
+        )
 
     serve = commands.add_parser("serve", help="run the gateway")
-    serve.add_argument(
-        "--config", type=Path, default=_env("CONFIG"), required=_env("CONFIG") is None
-    )
+    config_option(serve)
+    graph_option(serve)
     serve.add_argument("--host", default=_env("HOST"), help="overrides [server] host")
     serve.add_argument("--port", type=int, default=_env("PORT"), help="overrides [server] port")
+    serve.add_argument(
+        "--dev", action="store_true", help="allow JWT keys marked dev = true (never in production)"
+    )
 
-    services = commands.add_parser("services", help="run the demo services alone")
-    services.add_argument("--host", default="127.0.0.1")
-    services.add_argument("--instances", type=int, default=1, help="instances per service")
-    services.add_argument("--seed", type=int, default=42)
-    services.add_argument("--latency-ms", type=float, default=0.0)
-    services.add_argument("--jitter-ms", type=float, default=0.0)
-    services.add_argument("--error-rate", type=float, default=0.0)
+    demo = commands.add_parser(
+        "demo", help="run the demo services and a gateway over them (from a Switchyard checkout)"
+    )
+    demo.add_argument("--project", type=Path, default=Path.cwd(), help="the checkout's folder")
 
-    commands.add_parser("schema", help="print the schema (SDL)")
+    schema = commands.add_parser("schema", help="print a graph's schema (SDL)")
+    config_option(schema)
+    graph_option(schema)
 
     cost = commands.add_parser("cost", help="print the cost of an operation, field by field")
+    config_option(cost)
+    graph_option(cost)
     cost.add_argument("file", help="a file holding the operation, or - for standard input")
     cost.add_argument("--variables", default="{}", help="the operation's variables as JSON")
     cost.add_argument("--operation", default=None, help="which operation of the document")
 
     config = commands.add_parser("config", help="config file tools")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
-    check = config_commands.add_parser("check", help="validate a config file")
+    check = config_commands.add_parser("check", help="validate a config file and its graph")
     check.add_argument("file", type=Path)
+    graph_option(check)
 
     ide_parser = commands.add_parser("ide", help="GraphiQL assets")
     ide_commands = ide_parser.add_subparsers(dest="ide_command", required=True, metavar="ACTION")
@@ -79,119 +98,152 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--dest", type=Path, default=None)
 
     token = commands.add_parser("token", help="print a token signed with the config's dev key")
+    config_option(token)
     token.add_argument("--sub", required=True, help="the user id the token names")
     token.add_argument("--scope", action="append", default=[], help="a scope (repeatable)")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
-    token.add_argument("--config", type=Path, default=_env("CONFIG") or DEMO_CONFIG)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, passed_on = parser.parse_known_args(argv)
+    if args.command != "demo" and passed_on:
+        parser.error(f"unrecognized arguments: {' '.join(passed_on)}")
+    # The demo's own options (--port, --services-port, --seed) are its launcher's.
+    args.rest = passed_on
     try:
         return _run(args)
-    except ConfigError as exc:
+    except (ConfigError, GraphLoadError, CommandError) as exc:
         print(f"switchyard: {exc}", file=sys.stderr)
         return 2
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.command == "schema":
-        from schema import build_schema
-
-        print(build_schema().as_str())
-        return 0
-    if args.command == "cost":
-        return print_cost(args.file, args.variables, args.operation)
-    if args.command == "config":
-        load_config(args.file)
-        print(f"{args.file}: ok")
-        return 0
-    if args.command == "token":
-        return print_token(args.config, args.sub, args.scope, args.ttl)
-    if args.command == "ide":
-        from switchyard import ide
-
-        return ide.fetch_command(args.dest)
-    if args.command == "serve":
-        config = load_config(args.config)
+    command = args.command
+    if command == "serve":
+        config = _config(args.config)
         overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
         if overrides:
             config = config.model_copy(
                 update={"server": config.server.model_copy(update=overrides)}
             )
-        return serve(config)
-    if args.command == "services":
-        from services.faults import FaultConfig
-        from services.launcher import DemoPlatform
-
-        faults = FaultConfig(
-            latency_ms=args.latency_ms, jitter_ms=args.jitter_ms, error_rate=args.error_rate
+        return serve(config, graph_for(config, args.graph), dev=args.dev)
+    if command == "demo":
+        return run_demo(args.project, args.rest)
+    if command == "schema":
+        print(graph_for(_config(args.config, required=False), args.graph).schema.as_str())
+        return 0
+    if command == "cost":
+        config = _config(args.config, required=False)
+        return print_cost(
+            graph_for(config, args.graph), config, args.file, args.variables, args.operation
         )
-        platform = DemoPlatform(
-            host=args.host,
-            instances=args.instances,
-            seed=args.seed,
-            faults=dict.fromkeys(DEMO_UPSTREAMS, faults),
+    if command == "config":
+        return check_config(args.file, args.graph)
+    if command == "token":
+        return print_token(_config(args.config), args.config, args.sub, args.scope, args.ttl)
+    if command == "ide":
+        from switchyard import ide
+
+        return ide.fetch_command(args.dest)
+    raise AssertionError(f"unhandled command {command}")
+
+
+def check_config(path: Path, graph_reference: str | None) -> int:
+    """``switchyard config check``: the file, the graph it names, and the upstreams it needs."""
+    config = load_config(path)
+    try:
+        graph = graph_for(config, graph_reference)
+        graph.check(config.upstreams)
+    except (GraphLoadError, CommandError) as exc:
+        raise CommandError(f"{path}: {exc}") from None
+    names = ", ".join(graph.upstreams) or "none"
+    print(f"{path}: ok ({len(config.upstreams)} upstreams: {names})")
+    return 0
+
+
+def _config_path(given: Path | None) -> Path:
+    return given or Path(_env("CONFIG") or DEFAULT_CONFIG)
+
+
+def _config(given: Path | None, *, required: bool = True) -> GatewayConfig:
+    path = _config_path(given)
+    if not required and given is None and not path.exists():
+        return GatewayConfig()
+    return load_config(path)
+
+
+def graph_for(config: GatewayConfig, reference: str | None) -> Graph:
+    """The graph ``--graph`` names, else the config's ``[graph] module``."""
+    reference = reference or config.graph.module
+    if reference is None:
+        raise CommandError(
+            'no graph: set [graph] module = "package.module:graph" in the config, or --graph'
         )
-        return platform.run_forever()
-    if args.command == "demo":
-        return demo(args.host, args.port, args.seed, args.services_port)
-    raise AssertionError(f"unhandled command {args.command}")
+    return load_graph(reference, base_dir=config.source_dir or Path.cwd())
 
 
-def print_token(config_file: Path, subject: str, scopes: list[str], ttl: int) -> int:
+def print_token(
+    config: GatewayConfig, config_file: Path | None, subject: str, scopes: list[str], ttl: int
+) -> int:
     """Print a token for ``subject``; exit 2 unless the config has a key marked ``dev = true``."""
     from switchyard.auth.dev_tokens import NoDevKey, mint_dev_token
 
     if ttl <= 0:
-        print("switchyard: --ttl must be a positive number of seconds", file=sys.stderr)
-        return 2
-    config = load_config(config_file)
+        raise CommandError("--ttl must be a positive number of seconds")
     try:
         token = mint_dev_token(config.auth.jwt, subject=subject, scopes=scopes, ttl=ttl)
     except NoDevKey as exc:
-        print(f"switchyard: {config_file}: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(f"{_config_path(config_file)}: {exc}") from None
     print(token)
     return 0
 
 
-def print_cost(source: str, variables_json: str, operation: str | None) -> int:
+def print_cost(
+    graph: Graph, config: GatewayConfig, source: str, variables_json: str, operation: str | None
+) -> int:
     """``switchyard cost FILE``: the static estimate of an operation against the graph."""
     import orjson
     from graphql import GraphQLError, parse
 
-    from schema import build_schema
     from switchyard.cost import CostError, CostModel, estimate_cost, explain
 
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
         variables = orjson.loads(variables_json)
-        schema = build_schema()
-        report = estimate_cost(
-            CostModel.from_strawberry(schema), schema._schema, parse(text), variables, operation
+        model = CostModel.from_strawberry(
+            graph.schema, default_list_size=config.cost.default_list_size
         )
+        report = estimate_cost(model, graph.schema._schema, parse(text), variables, operation)
     except (OSError, orjson.JSONDecodeError, GraphQLError, CostError) as exc:
-        print(f"switchyard: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
+        raise CommandError(str(exc).splitlines()[0]) from None
     print(explain(report))
     return 0
 
 
-def serve(config: GatewayConfig) -> int:
+def serve(config: GatewayConfig, graph: Graph, *, dev: bool = False) -> int:
     """Run the gateway under uvicorn until SIGINT/SIGTERM."""
     import uvicorn
 
     from switchyard.app import create_app
     from switchyard.logs import configure_logging
 
+    dev_keys = [key.kid for key in config.auth.jwt.keys if key.dev]
+    if dev_keys and not dev:
+        raise CommandError(
+            f"auth.jwt.keys: {dev_keys[0]!r} is marked dev = true (anyone can sign with it); "
+            "remove it, or pass --dev for development"
+        )
+    app = create_app(config, graph)
+    host, port = config.server.host, config.server.port
+    check_port_free(host, port)
     configure_logging(config.server.log_level)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(config),
-            host=config.server.host,
-            port=config.server.port,
+            app,
+            host=host,
+            port=port,
             log_level=config.server.log_level,
             lifespan="on",
             access_log=False,
@@ -209,29 +261,35 @@ def serve(config: GatewayConfig) -> int:
     return 0 if server.started else 1
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Raise ``CommandError`` in one line when ``host:port`` cannot be listened on."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CommandError(f"port {port} on {host} is already in use") from None
+            raise CommandError(f"cannot listen on {host}:{port} ({exc.strerror})") from None
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def demo(host: str, port: int, seed: int, services_port: int = 7001) -> int:
-    """The five demo services as child processes, then the gateway in this one."""
-    from services.launcher import DemoPlatform
-
-    base = load_config(DEMO_CONFIG)
-    ports = {name: services_port + offset for offset, name in enumerate(DEMO_UPSTREAMS)}
-    with DemoPlatform(seed=seed, ports=ports) as platform:
-        upstreams = {
-            name: settings.model_copy(update={"instances": platform.addresses[name]})
-            for name, settings in base.upstreams.items()
-        }
-        config = base.model_copy(
-            update={
-                "upstreams": upstreams,
-                "server": base.server.model_copy(update={"host": host, "port": port}),
-            }
+def run_demo(project: Path, arguments: Sequence[str]) -> int:
+    """Hand over to the checkout's demo launcher: the runtime does not ship the demo."""
+    if not (project / "services" / "demo.py").is_file():
+        raise CommandError(
+            f"no demo in {project.resolve()}: run `switchyard demo` from a Switchyard checkout "
+            "(or pass --project DIR)"
         )
-        print(f"GraphiQL: http://{host}:{port}{config.server.graphql_path}", flush=True)
-        return serve(config)
+    os.chdir(project)
+    command = [sys.executable, "-m", DEMO_MODULE, *arguments]
+    os.execv(sys.executable, command)
+    return 0  # pragma: no cover
 
 
 if __name__ == "__main__":

@@ -6,11 +6,19 @@ secrets)::
 
     config = load_config("switchyard.toml")
     # SWITCHYARD_SERVER__PORT=9000 overrides [server] port
+
+Secrets need not be written in the file: any string may be, or contain,
+``${env:NAME}`` (an environment variable) or ``${file:/run/secrets/name}``
+(a file's content, without its trailing newline); ``$${`` is a literal ``${``::
+
+    secret = "${file:/run/secrets/jwt-hs256}"
+    redis_url = "redis://:${env:REDIS_PASSWORD}@redis:6379/0"
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from switchyard.auth.settings import AuthSettings
 from switchyard.budgets import BudgetSettings
 from switchyard.cost import CostSettings
-from upstreams.settings import UpstreamSettings
+from switchyard.limits import LimitSettings
+from switchyard.upstream.settings import UpstreamSettings
 
 ENV_PREFIX = "SWITCHYARD_"
 ENV_NESTING = "__"
@@ -30,7 +39,12 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_GRAPHQL_PATH = "/graphql"
 DEFAULT_REQUEST_TIMEOUT = 10.0
-DEMO_CONFIG = Path(__file__).with_name("demo.toml")
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+CLI_VARIABLES = frozenset(
+    {"SWITCHYARD_CONFIG", "SWITCHYARD_HOST", "SWITCHYARD_PORT", "SWITCHYARD_GRAPH"}
+)
+"""Read by the command line as its flags' defaults, never as config overrides."""
+_REFERENCE = re.compile(r"\$(\$?)\{(env|file):([^}]*)\}")
 
 
 class ConfigError(Exception):
@@ -48,6 +62,9 @@ class ServerSettings(_Section):
     request_timeout: float = Field(
         DEFAULT_REQUEST_TIMEOUT, gt=0, description="deadline shared by every upstream call"
     )
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES, ge=1024, description="larger request bodies are refused with 413"
+    )
     debug: bool = Field(
         False, description="allow X-Switchyard-Debug: 1 to add extensions.upstreams"
     )
@@ -56,20 +73,34 @@ class ServerSettings(_Section):
 
 class IdeSettings(_Section):
     enabled: bool = True
+    initial_query: str | None = Field(None, description="what GraphiQL's editor shows first")
+    initial_headers: dict[str, str] = Field(
+        default_factory=dict, description="what GraphiQL's headers pane holds first"
+    )
     assets_dir: Path | None = Field(
         None, description="where `switchyard ide fetch` put GraphiQL; default: packaged folder"
+    )
+
+
+class GraphSettings(_Section):
+    module: str | None = Field(
+        None,
+        description='the graph to serve, as "module:attribute", found beside the config file first',
     )
 
 
 class GatewayConfig(_Section):
     """Everything the gateway needs to start."""
 
+    graph: GraphSettings = GraphSettings()
     server: ServerSettings = ServerSettings()
     ide: IdeSettings = IdeSettings()
     auth: AuthSettings = AuthSettings()
+    limits: LimitSettings = LimitSettings()
     cost: CostSettings = CostSettings()
     budgets: BudgetSettings = BudgetSettings()
-    upstreams: dict[str, UpstreamSettings] = Field(min_length=1)
+    upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
+    source_dir: Path | None = Field(None, exclude=True, description="the config file's folder")
 
 
 def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -83,8 +114,13 @@ def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    apply_environment(data, os.environ if environ is None else environ)
-    return validate_config(data, source=str(path))
+    environ = os.environ if environ is None else environ
+    apply_environment(data, environ)
+    data = resolve_references(data, environ, source=str(path))
+    if "source_dir" in data:
+        raise ConfigError(f"{path}: source_dir: unknown key")
+    config = validate_config(data, source=str(path))
+    return config.model_copy(update={"source_dir": path.parent.resolve()})
 
 
 def validate_config(data: Mapping[str, Any], *, source: str = "config") -> GatewayConfig:
@@ -92,6 +128,45 @@ def validate_config(data: Mapping[str, Any], *, source: str = "config") -> Gatew
         return GatewayConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {describe_errors(exc)}") from None
+
+
+def resolve_references(data: Any, environ: Mapping[str, str], *, source: str, key: str = "") -> Any:
+    """Replace ``${env:NAME}`` and ``${file:PATH}`` in every string; errors name the key only.
+
+    >>> resolve_references({"a": {"b": "x-${env:T}"}}, {"T": "1"}, source="f")
+    {'a': {'b': 'x-1'}}
+    >>> resolve_references({"s": "${env:NOPE}"}, {}, source="f")
+    Traceback (most recent call last):
+    ...
+    switchyard.config.ConfigError: f: s: environment variable NOPE is not set
+    """
+    if isinstance(data, dict):
+        return {
+            k: resolve_references(v, environ, source=source, key=f"{key}.{k}" if key else k)
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [
+            resolve_references(v, environ, source=source, key=f"{key}.{i}")
+            for i, v in enumerate(data)
+        ]
+    if not isinstance(data, str) or "${" not in data:
+        return data
+
+    def substitute(match: re.Match[str]) -> str:
+        escaped, kind, name = match.groups()
+        if escaped:
+            return match.group(0)[1:]
+        if kind == "env":
+            if name not in environ:
+                raise ConfigError(f"{source}: {key}: environment variable {name} is not set")
+            return environ[name]
+        try:
+            return Path(name).read_text(encoding="utf-8").removesuffix("\n")
+        except OSError as exc:
+            raise ConfigError(f"{source}: {key}: cannot read {name} ({exc.strerror})") from None
+
+    return _REFERENCE.sub(substitute, data)
 
 
 def describe_errors(exc: ValidationError) -> str:
@@ -105,9 +180,13 @@ def describe_errors(exc: ValidationError) -> str:
 
 
 def apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> None:
-    """Overlay ``SWITCHYARD_SECTION__KEY=value`` onto the parsed file (JSON values allowed)."""
+    """Overlay ``SWITCHYARD_SECTION__KEY=value`` onto the parsed file (JSON values allowed).
+
+    ``SWITCHYARD_PORT`` and the other ``CLI_VARIABLES`` are the command line's,
+    not overrides.
+    """
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX):
+        if not name.startswith(ENV_PREFIX) or name in CLI_VARIABLES:
             continue
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split(ENV_NESTING)]
         if not all(path):

@@ -1,53 +1,40 @@
-"""The one context each GraphQL request carries through every stage."""
+"""The one context each GraphQL request carries through every stage (``info.context``)."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from graphql import GraphQLError
 from starlette.responses import Response
 
-from resolvers.context import Caller
-from resolvers.loaders import Loaders
+from switchyard.caller import ANONYMOUS, Caller
 from switchyard.cost import CostMeasurement
+from switchyard.deadline import Deadline
 from switchyard.debug import DebugRecord
+from switchyard.edges import LoaderCache
 from switchyard.rate_limit import BudgetCharge
-from upstreams.call import CallScope, ForwardedIdentity
-from upstreams.clients import DemoClients
-
-ANONYMOUS = Caller(client_id="anonymous")
-
-
-@dataclass(slots=True, frozen=True)
-class Deadline:
-    """A ``time.monotonic()`` instant shared by every upstream call of one request."""
-
-    at: float
-
-    @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        return cls(time.monotonic() + seconds)
-
-    def remaining(self) -> float:
-        return max(0.0, self.at - time.monotonic())
+from switchyard.service import Service
+from switchyard.upstream.call import CallScope, ForwardedIdentity
+from switchyard.upstream.upstream import Upstream
 
 
 @dataclass
 class RequestContext:
-    """Caller, deadline, loaders and debug record of one request (``info.context``)."""
+    """Caller, deadline, upstreams, loaders and debug record of one request.
+
+    ``upstream(SERVICE)`` is the opened upstream a resolver calls;
+    ``loaders`` holds the request's dataloaders (``switchyard.edges``).
+    """
 
     request_id: str
-    caller: Caller
     deadline: Deadline
-    clients: DemoClients
+    upstreams: Mapping[str, Upstream]
     response: Response
+    caller: Caller = ANONYMOUS
     debug: DebugRecord | None = None
     extensions: dict[str, object] = field(default_factory=dict)
     bearer_token: str | None = field(default=None, repr=False)
-    field_errors: list[GraphQLError] = field(default_factory=list)
-    """Errors of fields answered with a stand-in value (see ``schema.authorization``)."""
     client_key: str = "anonymous"
     """Whose budget this request is charged to (``switchyard.budgets.client_key``)."""
     cost: CostMeasurement | None = None
@@ -66,14 +53,17 @@ class RequestContext:
                 bearer_token=self.bearer_token,
             )
         return CallScope(
-            deadline=self.deadline.at,
+            deadline=self.deadline,
             request_id=self.request_id,
             headers={"x-request-id": self.request_id},
             observer=self.debug,
             identity=identity,
         )
 
+    def upstream(self, service: Service) -> Upstream:
+        return self.upstreams[service.name]
+
     @cached_property
-    def loaders(self) -> Loaders:
+    def loaders(self) -> LoaderCache:
         # Created on first use, inside the running event loop, for this request only.
-        return Loaders(self.clients, self.scope)
+        return LoaderCache(self.upstreams, self.scope)

@@ -1,17 +1,36 @@
-"""What clients see of errors: a safe message, a stable ``extensions.code`` and the request id.
+"""Every error a client can see: one enumeration of codes, one presenter, one status rule.
 
-Tracebacks, upstream names and addresses stay in the log, under the same
-request id the client is given, so an operator can find the detail.
+What clients get is a safe message, a stable ``extensions.code`` and the
+request id; tracebacks, upstream names and addresses stay in the log, under
+the same request id, so an operator can find the detail::
+
+    GraphError                  raised on purpose; its message is shown as it is
+    ├── BadUserInput            BAD_USER_INPUT
+    ├── Unauthenticated         UNAUTHENTICATED
+    ├── Forbidden               FORBIDDEN
+    └── RateLimited             RATE_LIMITED
+
+Upstream failures (``switchyard.upstream.errors``) are translated here too, so
+a resolver lets them propagate and the client sees ``UPSTREAM_UNAVAILABLE``
+and a generic message.
+
+    >>> syntax = GraphQLError("Syntax Error: ...", extensions={"code": "GRAPHQL_PARSE_FAILED"})
+    >>> response_status([syntax], has_data=False)
+    400
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
 
+import orjson
 from graphql import GraphQLError
+from starlette.responses import Response
 
-from resolvers.errors import GraphError
-from upstreams.errors import (
+from switchyard.upstream.errors import (
     UpstreamError,
     UpstreamNotFound,
     UpstreamProtocolError,
@@ -22,55 +41,123 @@ from upstreams.errors import (
 
 logger = logging.getLogger("switchyard.operation")
 
-INTERNAL_ERROR = "INTERNAL_SERVER_ERROR"
-PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
-VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
-BAD_USER_INPUT = "BAD_USER_INPUT"
-COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
-REQUEST_ERROR_CODES = frozenset(
-    {PARSE_FAILED, VALIDATION_FAILED, BAD_USER_INPUT, COST_LIMIT_EXCEEDED}
-)
-"""Codes of errors raised before execution: the response is then HTTP 400."""
 
-_UPSTREAM_ERRORS: dict[type[UpstreamError], tuple[str, str]] = {
+class ErrorCode(StrEnum):
+    """Every ``extensions.code`` the gateway emits."""
+
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    BAD_REQUEST = "BAD_REQUEST"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
+    RATE_LIMITED = "RATE_LIMITED"
+    UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
+    UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
+    UPSTREAM_ERROR = "UPSTREAM_ERROR"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+REQUEST_ERROR_STATUS: Mapping[ErrorCode, int] = {
+    ErrorCode.GRAPHQL_PARSE_FAILED: 400,
+    ErrorCode.GRAPHQL_VALIDATION_FAILED: 400,
+    ErrorCode.BAD_USER_INPUT: 400,
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.COST_LIMIT_EXCEEDED: 400,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.RATE_LIMITED: 429,
+}
+"""The HTTP status of a request refused before execution, by the code of its error."""
+
+
+class GraphError(Exception):
+    """An error whose message is safe to show to the client as it is."""
+
+    code: ErrorCode = ErrorCode.INTERNAL_SERVER_ERROR
+
+    def __init__(self, message: str, **extensions: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions = extensions
+
+
+class BadUserInput(GraphError):
+    code = ErrorCode.BAD_USER_INPUT
+
+
+class BadRequest(GraphError):
+    """The HTTP request itself is wrong (no query, a body that is not JSON)."""
+
+    code = ErrorCode.BAD_REQUEST
+
+
+class PayloadTooLarge(GraphError):
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class Unauthenticated(GraphError):
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class Forbidden(GraphError):
+    code = ErrorCode.FORBIDDEN
+
+
+class RateLimited(GraphError):
+    code = ErrorCode.RATE_LIMITED
+
+
+_UPSTREAM_ERRORS: dict[type[UpstreamError], tuple[ErrorCode, str]] = {
     UpstreamUnavailable: (
-        "UPSTREAM_UNAVAILABLE",
+        ErrorCode.UPSTREAM_UNAVAILABLE,
         "A service this field needs is unavailable.",
     ),
     UpstreamTimeout: (
-        "UPSTREAM_TIMEOUT",
+        ErrorCode.UPSTREAM_TIMEOUT,
         "A service this field needs did not answer in time.",
     ),
-    UpstreamNotFound: ("NOT_FOUND", "Not found."),
-    UpstreamRejected: (BAD_USER_INPUT, "The service rejected the arguments of this field."),
-    UpstreamProtocolError: ("UPSTREAM_ERROR", "A service this field needs answered wrongly."),
+    UpstreamNotFound: (ErrorCode.NOT_FOUND, "Not found."),
+    UpstreamRejected: (
+        ErrorCode.BAD_USER_INPUT,
+        "The service rejected the arguments of this field.",
+    ),
+    UpstreamProtocolError: (
+        ErrorCode.UPSTREAM_ERROR,
+        "A service this field needs answered wrongly.",
+    ),
 }
 
 
 def present_error(error: GraphQLError, request_id: str, *, debug: bool = False) -> GraphQLError:
-    """The client-facing copy of ``error``."""
+    """The client-facing copy of ``error``: safe message, stable code, the request id."""
     original = error.original_error
     extensions: dict[str, object]
     if isinstance(original, GraphError):
         message = original.message
-        extensions = {"code": original.code, **original.extensions}
+        extensions = {"code": original.code.value, **original.extensions}
     elif isinstance(original, UpstreamError):
-        code, message = _UPSTREAM_ERRORS.get(type(original), ("UPSTREAM_ERROR", "Upstream error."))
-        extensions = {"code": code}
+        code, message = _UPSTREAM_ERRORS.get(
+            type(original), (ErrorCode.UPSTREAM_ERROR, "Upstream error.")
+        )
+        extensions = {"code": code.value}
         if debug:
             extensions["service"] = original.upstream
     elif original is None or isinstance(original, GraphQLError):
         message = error.message
-        extensions = {"code": _code_of_request_error(error), **(error.extensions or {})}
+        extensions = {**(error.extensions or {}), "code": code_of_request_error(error).value}
     else:
         logger.error(
             "unexpected error at %s",
             ".".join(str(p) for p in error.path or ()),
             exc_info=original,
-            extra={"request_id": request_id, "stage": "resolver"},
+            extra={"request_id": request_id, "stage": "execute"},
         )
         message = "Internal server error."
-        extensions = {"code": INTERNAL_ERROR}
+        extensions = {"code": ErrorCode.INTERNAL_SERVER_ERROR.value}
     extensions["requestId"] = request_id
     return GraphQLError(
         message,
@@ -82,14 +169,57 @@ def present_error(error: GraphQLError, request_id: str, *, debug: bool = False) 
     )
 
 
-def _code_of_request_error(error: GraphQLError) -> str:
+def code_of_request_error(error: GraphQLError) -> ErrorCode:
+    """The code of an error graphql-core raised (parsing, validation, variable coercion)."""
     existing = (error.extensions or {}).get("code")
-    if isinstance(existing, str):
-        return existing
+    if isinstance(existing, str) and existing in ErrorCode.__members__:
+        return ErrorCode(existing)
     if error.message.startswith("Syntax Error"):
-        return PARSE_FAILED
+        return ErrorCode.GRAPHQL_PARSE_FAILED
     if error.message.startswith("Variable "):
-        return BAD_USER_INPUT
+        return ErrorCode.BAD_USER_INPUT
     if error.path:
-        return INTERNAL_ERROR
-    return VALIDATION_FAILED
+        return ErrorCode.INTERNAL_SERVER_ERROR
+    return ErrorCode.GRAPHQL_VALIDATION_FAILED
+
+
+def response_status(errors: Sequence[GraphQLError], *, has_data: bool) -> int:
+    """The one rule from outcome to HTTP status.
+
+    An operation that executed answers 200, whatever failed at field paths;
+    one refused before execution answers the status of its errors' code
+    (``REQUEST_ERROR_STATUS``), the highest when several apply.
+    """
+    if has_data or not errors or any(e.path for e in errors):
+        return 200
+    statuses = [REQUEST_ERROR_STATUS.get(code) if (code := _code(e)) else None for e in errors]
+    if any(status is None for status in statuses):
+        return 200
+    return max(status for status in statuses if status is not None)
+
+
+def _code(error: GraphQLError) -> ErrorCode | None:
+    code = (error.extensions or {}).get("code")
+    return ErrorCode(code) if isinstance(code, str) and code in ErrorCode.__members__ else None
+
+
+def error_body(errors: Sequence[GraphQLError], **fields: Any) -> dict[str, Any]:
+    """``{"errors": [...]}`` for presented errors, plus any other top-level ``fields``."""
+    return {**fields, "errors": [error.formatted for error in errors]}
+
+
+def error_response(
+    error: GraphError,
+    request_id: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A whole HTTP answer for a request refused at the edge (401, 413, a body that is not JSON)."""
+    presented = present_error(GraphQLError(error.message, original_error=error), request_id)
+    status = response_status([presented], has_data=False)
+    return Response(
+        orjson.dumps(error_body([presented])),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type="application/json",
+    )

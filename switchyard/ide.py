@@ -31,6 +31,7 @@ import os
 import sys
 import tarfile
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -244,9 +245,18 @@ def assets_present(dest: Path) -> bool:
     )
 
 
-def render_graphiql_page(*, graphql_path: str = "/graphql", asset_base: str | None) -> str:
+def render_graphiql_page(
+    *,
+    graphql_path: str = "/graphql",
+    asset_base: str | None,
+    initial_query: str | None = None,
+    initial_headers: Mapping[str, str] | None = None,
+) -> str:
     """The GraphiQL page: query editor, explorer plugin and headers editor, posting to
     `graphql_path` with the browser's cookies and Strawberry's `x-csrftoken` header.
+
+    ``initial_query`` and ``initial_headers`` fill the editors on a first visit
+    (a shared link's own ``?q=``/``headers=`` win).
 
     Assets load from ``f"{asset_base}/{filename}"``, or from the pinned unpkg URLs when
     `asset_base` is None; either way with their Subresource Integrity.
@@ -276,6 +286,11 @@ def render_graphiql_page(*, graphql_path: str = "/graphql", asset_base: str | No
         .replace("<!-- switchyard:stylesheets -->", "\n".join(stylesheets))
         .replace("<!-- switchyard:scripts -->", "\n".join(scripts))
         .replace("/* switchyard:graphql-path */", _script_string(graphql_path))
+        .replace("/* switchyard:initial-query */", _script_string(initial_query or ""))
+        .replace(
+            "/* switchyard:initial-headers */",
+            _script_string(json.dumps(dict(initial_headers), indent=2) if initial_headers else ""),
+        )
     )
 
 

@@ -19,8 +19,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from resolvers.context import Caller
-from resolvers.errors import GraphError
 from switchyard.budgets import (
     BudgetDecision,
     Budgets,
@@ -28,13 +26,9 @@ from switchyard.budgets import (
     rate_limit_headers,
     throttle_status,
 )
+from switchyard.caller import Caller
 from switchyard.cost import CostMeasurement, CostReport, as_json
-
-RATE_LIMITED = "RATE_LIMITED"
-
-
-class RateLimited(GraphError):
-    code = RATE_LIMITED
+from switchyard.errors import RateLimited
 
 
 @dataclass(slots=True)

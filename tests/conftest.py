@@ -11,20 +11,34 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from schema import graph as demo_graph
 from services.admin import AdminClient
 from services.launcher import DemoPlatform, find_free_ports
 from services.recording import RequestRecord
+from services.registry import SERVICE_NAMES as DEMO_UPSTREAMS
 from switchyard.app import create_app
 from switchyard.config import GatewayConfig, validate_config
 from tests.redis_support import redis, redis_available, redis_server  # noqa: F401 (fixtures)
-from upstreams.clients import DEMO_UPSTREAMS
 
-GRPC_SERVICES = {"catalog", "inventory"}
+KINDS = {"catalog": "grpc", "inventory": "grpc", "shipping": "xml"}
+PROJECT_CONFIG = Path(__file__).resolve().parent.parent / "switchyard.toml"
+"""The repository's own config: the demo graph, its keys and upstreams."""
+
+
+def unreachable_addresses() -> dict[str, list[str]]:
+    """Every demo upstream at an address nothing listens on (port 9, discard)."""
+    return {
+        name: ["127.0.0.1:9" if KINDS.get(name) == "grpc" else "http://127.0.0.1:9"]
+        for name in DEMO_UPSTREAMS
+    }
+
+
 SERVICE_KEY = "test-service-key-0123456789"
 """An API key with every scope: foundation tests query the whole graph with it."""
 SERVICE_HEADERS = {"X-Api-Key": SERVICE_KEY}
@@ -60,7 +74,7 @@ def gateway_settings(
         },
         "upstreams": {
             name: {
-                "kind": "grpc" if name in GRPC_SERVICES else "rest",
+                "kind": KINDS.get(name, "rest"),
                 "instances": list(instances),
                 "timeout": 2.0,
             }
@@ -79,7 +93,7 @@ def gateway_settings(
 @contextlib.asynccontextmanager
 async def open_gateway(config: GatewayConfig) -> AsyncIterator[httpx.AsyncClient]:
     """A started gateway (lifespan run) and a client speaking to it in process."""
-    app = create_app(config)
+    app = create_app(config, demo_graph)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:

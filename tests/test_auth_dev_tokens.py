@@ -10,9 +10,9 @@ from joserfc import jwt as jose_jwt
 from joserfc.jwk import OctKey
 
 from switchyard.cli import main
-from switchyard.config import DEMO_CONFIG, load_config
-from tests.conftest import GRPC_SERVICES, open_gateway
-from upstreams.clients import DEMO_UPSTREAMS
+from switchyard.config import load_config
+from tests.conftest import PROJECT_CONFIG as DEMO_CONFIG
+from tests.conftest import open_gateway, unreachable_addresses
 
 PRODUCTION = """
 [[auth.jwt.keys]]
@@ -48,12 +48,10 @@ async def test_the_demo_gateway_accepts_it(capsys: pytest.CaptureFixture[str]) -
     assert main(["token", "--sub", "42", "--scope", "orders:read"]) == 0
     token = capsys.readouterr().out.strip()
     demo = load_config(DEMO_CONFIG, environ={})
+    addresses = unreachable_addresses()
     nowhere = {
-        name: settings.model_copy(
-            update={"instances": ["127.0.0.1:9" if name in GRPC_SERVICES else "http://127.0.0.1:9"]}
-        )
+        name: settings.model_copy(update={"instances": addresses[name]})
         for name, settings in demo.upstreams.items()
-        if name in DEMO_UPSTREAMS
     }
     async with open_gateway(demo.model_copy(update={"upstreams": nowhere})) as client:
         response = await client.post(

@@ -18,8 +18,8 @@ from joserfc.jwk import OctKey
 
 from services.launcher import DemoPlatform
 from switchyard.config import validate_config
+from switchyard.upstream import ForwardedIdentity
 from tests.conftest import SERVICE_HEADERS, SERVICE_SCOPES, Backends, gateway_settings, open_gateway
-from upstreams.call import ForwardedIdentity
 
 SECRET = "forwarding-tests-secret-0123456789abcdef"
 KEY = OctKey.import_key(SECRET, parameters={"kid": "tests"})

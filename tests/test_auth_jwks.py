@@ -30,8 +30,7 @@ from switchyard.auth.jwks import JwksClient
 from switchyard.auth.jwt import TokenVerifier
 from switchyard.auth.settings import JwksSettings, JwtSettings
 from switchyard.config import validate_config
-from tests.conftest import GRPC_SERVICES, gateway_settings, open_gateway
-from upstreams.clients import DEMO_UPSTREAMS
+from tests.conftest import gateway_settings, open_gateway, unreachable_addresses
 
 OLD = RSAKey.generate_key(2048, parameters={"kid": "2024"})
 NEW = ECKey.generate_key("P-256", parameters={"kid": "2025"})
@@ -241,10 +240,7 @@ async def test_an_hs256_token_is_never_checked_against_a_jwks(jwks: JwksServer) 
 async def test_a_gateway_configured_with_a_jwks_url_answers_401_for_an_unknown_kid(
     jwks: JwksServer,
 ) -> None:
-    nowhere = {
-        name: ["127.0.0.1:9" if name in GRPC_SERVICES else "http://127.0.0.1:9"]
-        for name in DEMO_UPSTREAMS
-    }
+    nowhere = unreachable_addresses()
     auth = {"jwt": {"jwks": {"url": jwks.url, "cooldown": 0}}}
     async with open_gateway(validate_config(gateway_settings(nowhere, auth=auth))) as client:
         accepted = await client.post(

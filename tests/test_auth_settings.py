@@ -8,7 +8,8 @@ import pytest
 from joserfc.jwk import ECKey, RSAKey
 
 from switchyard.auth.settings import AuthSettings
-from switchyard.config import DEMO_CONFIG, ConfigError, load_config, validate_config
+from switchyard.config import ConfigError, load_config, validate_config
+from tests.conftest import PROJECT_CONFIG as DEMO_CONFIG
 
 SECRET = "a-secret-that-must-never-be-echoed-0123456789"
 RSA_PEM = RSAKey.generate_key(2048).as_pem(private=False).decode()

@@ -326,7 +326,7 @@ time.monotonic = lambda: real_monotonic() + skew
 
 async def main(url, prefix):
     store = RedisBudgetStore.from_url(url, key_prefix=prefix)
-    decision = await store.take("c", 5, BucketPolicy(capacity=100, refill_per_second=1))
+    decision = await store.take("c", 5, BucketPolicy(capacity=100, refill_per_second=0.01))
     print(decision.allowed, decision.remaining, flush=True)
     await store.aclose()
 
@@ -337,7 +337,9 @@ asyncio.run(main(*sys.argv[1:3]))
 async def test_replicas_with_skewed_clocks_agree_because_redis_keeps_time(
     store: RedisBudgetStore, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    policy = BucketPolicy(capacity=100, refill_per_second=1)
+    # A slow refill: however long the children take to start, real time adds under a point,
+    # while a clock read from either skewed replica would refill the bucket to the top.
+    policy = BucketPolicy(capacity=100, refill_per_second=0.01)
     real_time = time.time
     monkeypatch.setattr(time, "time", lambda: real_time() - 86400.0)
     assert (await store.take("c", 10, policy)).remaining == pytest.approx(90, abs=0.5)
@@ -352,9 +354,9 @@ async def test_replicas_with_skewed_clocks_agree_because_redis_keeps_time(
         allowed, remaining = output.split()
         answers.append((allowed, float(remaining)))
     assert answers[0][0] == answers[1][0] == b"True"
-    # Each child spent 5; only real seconds (under one) refilled anything.
-    assert answers[0][1] == pytest.approx(85, abs=1)
-    assert answers[1][1] == pytest.approx(80, abs=1.5)
+    # Each child spent 5; only real seconds refilled anything.
+    assert answers[0][1] == pytest.approx(85, abs=0.5)
+    assert answers[1][1] == pytest.approx(80, abs=0.5)
 
 
 # Redis unreachable
@@ -452,15 +454,6 @@ async def test_budgets_pick_the_tier_policy_and_fall_back_to_the_default_tier(
     decision = await budgets.check("partner-app", "pro", 40)
     assert (decision.allowed, decision.remaining) == (True, 4960.0)
     assert (await budgets.refund("partner-app", "pro", 30)).remaining == pytest.approx(4990, abs=1)
-    assert await budgets.ready() is True
-    await budgets.aclose()
-
-
-async def test_disabled_budgets_admit_everything_without_touching_a_store() -> None:
-    budgets = Budgets.from_settings(BudgetSettings(enabled=False, backend="redis",
-                                                   redis_url="redis://127.0.0.1:1/0"))  # fmt: skip
-    decision = await budgets.check("c", "anonymous", 1_000_000)
-    assert decision.allowed and not decision.degraded
     assert await budgets.ready() is True
     await budgets.aclose()
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from switchyard.config import DEMO_CONFIG, ConfigError, load_config
+from switchyard.config import ConfigError, load_config
+from tests.conftest import PROJECT_CONFIG as DEMO_CONFIG
 
 VALID = """
 [server]
@@ -26,7 +27,14 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_the_demo_config_is_valid() -> None:
     config = load_config(DEMO_CONFIG, environ={})
-    assert set(config.upstreams) == {"accounts", "orders", "reviews", "catalog", "inventory"}
+    assert set(config.upstreams) == {
+        "accounts",
+        "orders",
+        "reviews",
+        "catalog",
+        "inventory",
+        "shipping",
+    }
     assert config.upstreams["catalog"].kind == "grpc"
     assert config.server.debug is True
 

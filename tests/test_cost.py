@@ -15,8 +15,7 @@ import strawberry
 from graphql import GraphQLError, parse
 from pydantic import ValidationError
 
-from schema import build_schema
-from schema.directives import list_size
+from schema import graph as demo_graph
 from switchyard.cost import (
     CostAnalysis,
     CostLimitExceeded,
@@ -28,10 +27,11 @@ from switchyard.cost import (
     build_cost_schema,
     estimate_cost,
     explain,
+    list_size,
     measurement_of,
 )
 
-DEMO = build_schema()
+DEMO = demo_graph.schema
 DEMO_SCHEMA = DEMO._schema
 DEMO_MODEL = CostModel.from_strawberry(DEMO)
 
@@ -289,11 +289,11 @@ def test_the_sdl_shows_the_cost_directives() -> None:
         "sizedFields: [String!], requireOneSlicingArgument: Boolean = true) on FIELD_DEFINITION"
     ) in sdl
     assert (
-        "users(first: Int = 20, after: String): UserConnection! "
+        "users(first: Int = 20, after: String): UserConnection "
         '@listSize(slicingArguments: ["first"], sizedFields: ["edges"])'
     ) in sdl
     assert (
-        "orders(first: Int = 10, after: String): OrderConnection! "
+        "orders(first: Int = 10, after: String): OrderConnection "
         '@listSize(slicingArguments: ["first"], sizedFields: ["edges"]) @ownerOrAdmin' in sdl
     )
     assert "items: [OrderItem!]! @listSize(assumedSize: 4)" in sdl
@@ -410,7 +410,7 @@ def test_explain() -> None:
     report = estimate_cost(DEMO_MODEL, DEMO_SCHEMA, query)
     assert explain(report) == (
         "query Page cost 8\n"
-        "  users  Query.users: UserConnection!  8 = 1 + 7\n"
+        "  users  Query.users: UserConnection  8 = 1 + 7\n"
         "    edges  UserConnection.edges: [UserEdge!]!  6 = 1 + 5 x 1\n"
         "      cursor  UserEdge.cursor: String!  0\n"
         "      node  UserEdge.node: User!  1 = 1 + 0\n"
@@ -613,7 +613,7 @@ async def test_off_does_nothing() -> None:
 def test_the_estimate_cache_reuses_a_report_for_the_same_document_and_variables() -> None:
     from switchyard.cost import EstimateCache
 
-    strawberry_schema = build_schema()
+    strawberry_schema = demo_graph.schema
     model = CostModel.from_strawberry(strawberry_schema)
     document = parse("query($n: Int) { users(first: $n) { edges { node { id } } } }")
     cache = EstimateCache(maxsize=2)
@@ -627,7 +627,7 @@ def test_the_estimate_cache_reuses_a_report_for_the_same_document_and_variables(
 def test_the_estimate_cache_measures_actual_cost_like_the_plain_function() -> None:
     from switchyard.cost import EstimateCache, actual_cost
 
-    strawberry_schema = build_schema()
+    strawberry_schema = demo_graph.schema
     schema = strawberry_schema._schema
     model = CostModel.from_strawberry(strawberry_schema)
     document = parse("{ users(first: 5) { edges { node { id } } } }")

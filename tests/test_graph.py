@@ -87,7 +87,7 @@ async def test_first_out_of_range_is_bad_user_input(
     response = await query(gateway, '{ product(id: "1") { reviews(first: 101) { totalCount } } }')
     body = response.json()
     assert response.status_code == 200
-    assert body["data"] == {"product": None}
+    assert body["data"] == {"product": {"reviews": None}}
     assert body["errors"][0]["message"] == "first must be between 0 and 100, got 101"
     assert body["errors"][0]["path"] == ["product", "reviews"]
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

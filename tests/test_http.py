@@ -38,6 +38,7 @@ async def test_readyz_checks_every_required_upstream(gateway: httpx.AsyncClient)
         "reviews": True,
         "catalog": True,
         "inventory": True,
+        "shipping": True,
     }
 
 
@@ -104,7 +105,10 @@ async def test_a_body_that_is_not_json_is_400(gateway: httpx.AsyncClient) -> Non
         "errors": [
             {
                 "message": "Unable to parse request body as JSON",
-                "extensions": {"code": "BAD_REQUEST"},
+                "extensions": {
+                    "code": "BAD_REQUEST",
+                    "requestId": response.headers["x-request-id"],
+                },
             }
         ]
     }

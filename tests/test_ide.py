@@ -33,8 +33,7 @@ from switchyard.ide import (
     ide_asset_app,
     render_graphiql_page,
 )
-from tests.conftest import GRPC_SERVICES, gateway_settings, open_gateway
-from upstreams.clients import DEMO_UPSTREAMS
+from tests.conftest import gateway_settings, open_gateway, unreachable_addresses
 
 ASSET_BASE = "/graphiql/assets"
 PINNED = [(package, asset) for package in IDE_PACKAGES for asset in package.assets]
@@ -49,10 +48,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 def gateway_config(asset_dir: Path) -> GatewayConfig:
     """The real gateway, with GraphiQL's assets in ``asset_dir``; no upstream is ever called."""
-    nowhere = {
-        name: ["127.0.0.1:9" if name in GRPC_SERVICES else "http://127.0.0.1:9"]
-        for name in DEMO_UPSTREAMS
-    }
+    nowhere = unreachable_addresses()
     return validate_config(gateway_settings(nowhere, ide={"assets_dir": str(asset_dir)}))
 
 

@@ -56,6 +56,19 @@ async def gateway_with(settings: dict[str, Any]) -> AsyncIterator[httpx.AsyncCli
         yield client
 
 
+async def test_disabled_budgets_charge_nothing_and_touch_no_store(platform: DemoPlatform) -> None:
+    settings = limited(
+        platform.addresses, enabled=False, backend="redis", redis_url="redis://127.0.0.1:1/0"
+    )
+    async with gateway_with(settings) as client:
+        responses = [await query(client, ONE_POINT, headers=ANONYMOUS) for _ in range(3)]
+        ready = await client.get("/readyz")
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert "ratelimit" not in responses[0].headers
+    assert "throttleStatus" not in responses[0].json()["extensions"]["cost"]
+    assert "budgets" not in ready.json()
+
+
 async def test_every_response_carries_the_cost_and_the_bucket(platform: DemoPlatform) -> None:
     async with gateway_with(limited(platform.addresses)) as client:
         response = await query(client, ONE_POINT, headers=ANONYMOUS)
@@ -196,6 +209,7 @@ def gateway_processes(settings: dict[str, Any], count: int, tmp: Path) -> Iterat
             environment = {
                 f"SWITCHYARD_{name.upper()}": json.dumps(value) for name, value in sections.items()
             }
+            environment["SWITCHYARD_GRAPH"] = "schema:graph"
             processes.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "switchyard.cli", "serve", "--config", str(config)],

@@ -114,15 +114,6 @@ def test_data_is_deterministic_and_has_absent_references(data: DemoData):
     assert {p.currency for p in data.products} == {"USD", "EUR"}
 
 
-def test_data_generation_is_fast():
-    started = time.perf_counter()
-    DemoData.generate(seed=1)
-    assert time.perf_counter() - started < 0.5
-
-
-# --- accounts -------------------------------------------------------------------------
-
-
 async def test_users_pagination_visits_every_user_once_in_ascending_order(http, platform):
     seen: list[str] = []
     after = None

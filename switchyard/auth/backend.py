@@ -16,11 +16,11 @@ from typing import Any
 
 from starlette.datastructures import Headers
 
-from resolvers.context import Caller
 from switchyard.auth.api_keys import ApiKeys
 from switchyard.auth.errors import InvalidCredentials
 from switchyard.auth.jwt import TokenVerifier
 from switchyard.auth.settings import AuthSettings
+from switchyard.caller import Caller
 
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 

@@ -31,7 +31,6 @@ from switchyard.budgets.store import (
     BudgetState,
     BudgetStore,
     check_points,
-    spent,
     state,
 )
 
@@ -85,8 +84,6 @@ class Budgets:
 
     async def ready(self) -> bool:
         """For ``/readyz``: pings the store now, so recovery is noticed without traffic."""
-        if not self.settings.enabled:
-            return True
         if await self._store.ping():
             self._mark_up()
             return True
@@ -116,8 +113,6 @@ class Budgets:
         """
         check_points("cost", cost)
         policy = self.policy_for(tier)
-        if not self.settings.enabled:
-            return spent(cost, float(policy.capacity), policy)
         credit = self._credits.pop(client_key, 0)
         decision = await self._call(
             lambda: self._store.take(client_key, cost, policy, credit=credit)
@@ -156,7 +151,7 @@ class Budgets:
         dropped, which only errs on the strict side).
         """
         check_points("amount", amount)
-        if not self.settings.enabled or amount == 0:
+        if amount == 0:
             return
         self._credits[client_key] = self._credits.pop(client_key, 0) + amount
         if len(self._credits) > self.settings.memory_max_keys:
@@ -166,16 +161,12 @@ class Budgets:
         """Give back points charged but not used (estimated minus actual cost), up to capacity."""
         check_points("amount", amount)
         policy = self.policy_for(tier)
-        if not self.settings.enabled:
-            return state(float(policy.capacity), policy)
         result = await self._call(lambda: self._store.refund(client_key, amount, policy))
         return result if result is not None else self._unknown_state(policy)
 
     async def peek(self, client_key: str, tier: str) -> BudgetState:
         """The bucket now, e.g. for ``throttleStatus`` on a response that spent nothing."""
         policy = self.policy_for(tier)
-        if not self.settings.enabled:
-            return state(float(policy.capacity), policy)
         result = await self._call(lambda: self._store.peek(client_key, policy))
         return result if result is not None else self._unknown_state(policy)
 

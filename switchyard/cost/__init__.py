@@ -17,6 +17,7 @@ specification and may be fractional; sums are exact (``Decimal``) and
 
 The modules, each importing only those listed before it:
 
+- ``annotations``: ``@cost`` and ``@listSize`` as Strawberry schema directives, for graphs.
 - ``directives``: the SDL of ``@cost`` and ``@listSize``, ``build_cost_schema``.
 - ``errors``: ``CostError`` and the refusals ``SlicingArgumentError`` and ``CostLimitExceeded``.
 - ``model``: ``CostModel``, the weights and list sizes a schema declares.
@@ -28,6 +29,7 @@ The modules, each importing only those listed before it:
 - ``extension``: ``CostAnalysis``.
 """
 
+from switchyard.cost.annotations import Cost, ListSize, cost, list_size
 from switchyard.cost.cache import DEFAULT_ESTIMATE_CACHE_SIZE, EstimateCache
 from switchyard.cost.directives import COST_DIRECTIVES_SDL, build_cost_schema
 from switchyard.cost.errors import (
@@ -62,6 +64,7 @@ __all__ = [
     "DEFAULT_MODE",
     "LEAF_WEIGHT",
     "ActualHook",
+    "Cost",
     "CostAnalysis",
     "CostError",
     "CostLimitExceeded",
@@ -72,12 +75,15 @@ __all__ = [
     "EstimateCache",
     "EstimateHook",
     "FieldCost",
+    "ListSize",
     "SizeRule",
     "SlicingArgumentError",
     "actual_cost",
     "as_json",
     "build_cost_schema",
+    "cost",
     "estimate_cost",
     "explain",
+    "list_size",
     "measurement_of",
 ]

@@ -7,8 +7,10 @@ from typing import Any
 
 from graphql import GraphQLError
 
-COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
-BAD_USER_INPUT = "BAD_USER_INPUT"
+from switchyard.errors import ErrorCode
+
+COST_LIMIT_EXCEEDED = ErrorCode.COST_LIMIT_EXCEEDED
+BAD_USER_INPUT = ErrorCode.BAD_USER_INPUT
 
 
 # CostError
@@ -18,7 +20,7 @@ class CostError(Exception):
     """An operation the cost analysis refuses; ``as_graphql_error()`` is what the client sees."""
 
     def __init__(
-        self, message: str, *, code: str = BAD_USER_INPUT, nodes: Iterable[Any] = ()
+        self, message: str, *, code: ErrorCode = BAD_USER_INPUT, nodes: Iterable[Any] = ()
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -26,7 +28,7 @@ class CostError(Exception):
         self.nodes = list(nodes)
 
     def extensions(self) -> dict[str, object]:
-        return {"code": self.code}
+        return {"code": self.code.value}
 
     def as_graphql_error(self) -> GraphQLError:
         return GraphQLError(self.message, nodes=self.nodes or None, extensions=self.extensions())
@@ -54,7 +56,7 @@ class CostLimitExceeded(CostError):
 
     def extensions(self) -> dict[str, object]:
         return {
-            "code": self.code,
+            "code": self.code.value,
             "estimatedCost": self.estimated_cost,
             "maximumCost": self.maximum_cost,
         }

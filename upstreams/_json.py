@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from upstreams.call import CallScope, RestRequest
-from upstreams.errors import UpstreamProtocolError
-from upstreams.upstream import Upstream
+from switchyard.upstream import CallScope, RestRequest, Upstream, UpstreamProtocolError
 
 JsonObject = dict[str, Any]
 Page = dict[str, Any]

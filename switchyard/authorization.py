@@ -1,35 +1,33 @@
 """Field-level authorization: directives shown in the SDL, and the checks that enforce them.
 
-    @strawberry.field(extensions=[requires_scopes([["orders:read"]], withheld=EMPTY_CONNECTION)])
-    async def orders(...) -> Connection[Order]: ...
+    @strawberry.field(extensions=[requires_scopes([["orders:read"]])])
+    async def orders(...) -> Connection[Order] | None: ...
 
-gives ``orders: OrderConnection! @requiresScopes(scopes: [["orders:read"]])``.
+gives ``orders: OrderConnection @requiresScopes(scopes: [["orders:read"]])``.
 Scopes are ORed across the outer list and ANDed within an inner one, as in
 Apollo's ``@requiresScopes``. ``@authenticated`` wants any identity;
 ``@ownerOrAdmin`` lets a user read their own fields and an admin anyone's.
 
 A refused field is nulled with an error at its path: ``UNAUTHENTICATED`` for an
-anonymous caller, ``FORBIDDEN`` otherwise. A non-null field cannot be null
-without nulling its parent, so it answers its ``withheld`` value (an empty
-connection, ``totalCount: null``) and the same error; ``AuthorizationErrors``
-adds those errors to the result. Only protected fields carry an extension, so
+anonymous caller, ``FORBIDDEN`` otherwise. So a protected field must be
+nullable (a non-null one would null its parent too): building a schema with a
+non-null protected field fails. Only protected fields carry an extension, so
 public leaf fields keep costing nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import strawberry
-from graphql import GraphQLError, located_error
-from strawberry.extensions import FieldExtension, SchemaExtension
+from strawberry.extensions import FieldExtension
 from strawberry.schema_directive import Location
 from strawberry.types.base import StrawberryOptional
 from strawberry.types.field import StrawberryField
 
-from resolvers.context import Caller
-from resolvers.errors import Forbidden, GraphError, Unauthenticated
+from switchyard.caller import Caller
+from switchyard.errors import Forbidden, GraphError, Unauthenticated
 
 SIGN_IN = "Sign in to see this field."
 
@@ -59,16 +57,6 @@ class RequiresScopesDirective:
 )
 class OwnerOrAdminDirective:
     pass
-
-
-class AuthorizationContext(Protocol):
-    """What the checks read from ``info.context``."""
-
-    @property
-    def caller(self) -> Caller: ...
-
-    @property
-    def field_errors(self) -> list[GraphQLError]: ...
 
 
 Rule = Callable[[Caller, Any], GraphError | None]
@@ -109,42 +97,32 @@ def owner_rule(owner_of: Callable[[Any], str]) -> Rule:
 class Authorize(FieldExtension):
     """Runs ``rule`` before the field resolves; shows ``directive`` on the field in the SDL."""
 
-    def __init__(self, rule: Rule, directive: object, *, withheld: object = None) -> None:
+    def __init__(self, rule: Rule, directive: object) -> None:
         self.rule = rule
         self.directive = directive
-        self.withheld = withheld
 
     def apply(self, field: StrawberryField) -> None:
         # apply() runs each time a schema is built from these types: add the directive once.
         if self.directive not in field.directives:
             field.directives.append(self.directive)
-        if self.withheld is None and not isinstance(field.type, StrawberryOptional):
-            raise TypeError(f"{field.python_name} is non-null: give it a `withheld` value")
+        if not isinstance(field.type, StrawberryOptional):
+            raise TypeError(f"{field.python_name} is protected, so it must be nullable")
 
     def resolve(
         self, next_: Callable[..., Any], source: Any, info: strawberry.Info, **kwargs: Any
     ) -> Any:
         refusal = self.rule(info.context.caller, source)
-        if refusal is None:
-            return next_(source, info, **kwargs)
-        return self._refuse(refusal, info)
+        if refusal is not None:
+            raise refusal
+        return next_(source, info, **kwargs)
 
     async def resolve_async(
         self, next_: Callable[..., Any], source: Any, info: strawberry.Info, **kwargs: Any
     ) -> Any:
         refusal = self.rule(info.context.caller, source)
-        if refusal is None:
-            return await next_(source, info, **kwargs)
-        return self._refuse(refusal, info)
-
-    def _refuse(self, refusal: GraphError, info: strawberry.Info) -> object:
-        if self.withheld is None:
+        if refusal is not None:
             raise refusal
-        context: AuthorizationContext = info.context
-        # The private raw info is the only place Strawberry keeps the field's AST nodes.
-        raw = info._raw_info
-        context.field_errors.append(located_error(refusal, raw.field_nodes, raw.path.as_list()))
-        return self.withheld
+        return await next_(source, info, **kwargs)
 
 
 def authenticated() -> Authorize:
@@ -152,23 +130,12 @@ def authenticated() -> Authorize:
     return Authorize(must_be_authenticated, AuthenticatedDirective())
 
 
-def requires_scopes(any_of: Sequence[Sequence[str]], *, withheld: object = None) -> Authorize:
+def requires_scopes(any_of: Sequence[Sequence[str]]) -> Authorize:
     """``@requiresScopes(scopes: any_of)``."""
     scopes = [list(alternative) for alternative in any_of]
-    return Authorize(scopes_rule(scopes), RequiresScopesDirective(scopes=scopes), withheld=withheld)
+    return Authorize(scopes_rule(scopes), RequiresScopesDirective(scopes=scopes))
 
 
-def owner_or_admin(owner_of: Callable[[Any], str], *, withheld: object = None) -> Authorize:
+def owner_or_admin(owner_of: Callable[[Any], str]) -> Authorize:
     """``@ownerOrAdmin``: ``owner_of(parent)`` is the user id that may read the field."""
-    return Authorize(owner_rule(owner_of), OwnerOrAdminDirective(), withheld=withheld)
-
-
-class AuthorizationErrors(SchemaExtension):
-    """Adds the errors of withheld non-null fields to the result."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        errors: list[GraphQLError] = getattr(self.execution_context.context, "field_errors", [])
-        if result is not None and errors:
-            result.errors = [*(result.errors or []), *errors]
+    return Authorize(owner_rule(owner_of), OwnerOrAdminDirective())

@@ -9,59 +9,45 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import httpx
-
-from upstreams.balancing import RoundRobin
-from upstreams.call import CallScope, ForwardedIdentity, UpstreamRequest
-from upstreams.errors import UpstreamError
-from upstreams.grpc import GrpcTransport
-from upstreams.rest import RestTransport, create_client
-from upstreams.settings import UpstreamSettings
-from upstreams.transport import Transport
+from switchyard.upstream.balancing import RoundRobin
+from switchyard.upstream.call import CallScope, ForwardedIdentity, UpstreamRequest
+from switchyard.upstream.errors import UpstreamError
+from switchyard.upstream.kinds import BUILTIN_KINDS, TransportFactory
+from switchyard.upstream.settings import UpstreamSettings
+from switchyard.upstream.transport import Transport
 
 logger = logging.getLogger("switchyard.upstream")
 
 
 class Upstream:
-    """One named backend; ``call`` is the single entry point every client uses.
+    """One named backend; ``call`` is the single entry point every client uses::
 
-    >>> accounts = Upstream.from_settings("accounts", settings)
-    >>> users = await accounts.call(RestRequest("/users", {"ids": "1,2"}), scope)
+    accounts = Upstream.from_settings("accounts", settings)
+    users = await accounts.call(RestRequest("/users", {"ids": "1,2"}), scope)
     """
 
     def __init__(self, name: str, settings: UpstreamSettings, transport: Transport) -> None:
         self.name = name
         self.settings = settings
         self.transport = transport
-        self._http_client: httpx.AsyncClient | None = None
         self._forward = settings.forward
         self._forwards = settings.forward.bearer_token or settings.forward.identity_headers
 
     @classmethod
-    def from_settings(cls, name: str, settings: UpstreamSettings) -> Upstream:
-        instances: list[Transport]
-        http_client = None
-        if settings.kind == "rest":
-            http_client = create_client(settings)
-            instances = [
-                RestTransport(
-                    name,
-                    url,
-                    http_client,
-                    timeout=settings.timeout,
-                    health_path=settings.health_path,
-                )
-                for url in settings.instances
-            ]
-        else:
-            instances = [
-                GrpcTransport(name, target, timeout=settings.timeout)
-                for target in settings.instances
-            ]
+    def from_settings(
+        cls,
+        name: str,
+        settings: UpstreamSettings,
+        kinds: Mapping[str, TransportFactory] = BUILTIN_KINDS,
+    ) -> Upstream:
+        """One transport per instance from the table of ``kinds``, round-robin over them."""
+        try:
+            factory = kinds[settings.kind]
+        except KeyError:
+            raise ValueError(f"upstreams.{name}.kind: unknown kind {settings.kind!r}") from None
+        instances = [factory(name, address, settings) for address in settings.instances]
         transport = instances[0] if len(instances) == 1 else RoundRobin(instances)
-        upstream = cls(name, settings, transport)
-        upstream._http_client = http_client
-        return upstream
+        return cls(name, settings, transport)
 
     async def call(self, request: UpstreamRequest, scope: CallScope) -> Any:
         """Send ``request``; raise an ``UpstreamError`` subclass on failure."""
@@ -96,8 +82,6 @@ class Upstream:
 
     async def aclose(self) -> None:
         await self.transport.aclose()
-        if self._http_client is not None:
-            await self._http_client.aclose()
 
 
 class Upstreams(Mapping[str, Upstream]):
@@ -107,8 +91,12 @@ class Upstreams(Mapping[str, Upstream]):
         self._upstreams = dict(upstreams)
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, UpstreamSettings]) -> Upstreams:
-        return cls({name: Upstream.from_settings(name, s) for name, s in settings.items()})
+    def from_settings(
+        cls,
+        settings: Mapping[str, UpstreamSettings],
+        kinds: Mapping[str, TransportFactory] = BUILTIN_KINDS,
+    ) -> Upstreams:
+        return cls({name: Upstream.from_settings(name, s, kinds) for name, s in settings.items()})
 
     def __getitem__(self, name: str) -> Upstream:
         return self._upstreams[name]

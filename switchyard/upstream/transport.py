@@ -10,8 +10,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-from upstreams.call import CallScope, UpstreamRequest
-from upstreams.errors import UpstreamTimeout
+from switchyard.upstream.call import CallScope, UpstreamRequest
+from switchyard.upstream.errors import UpstreamTimeout
 
 
 class Transport(ABC):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
+
+from switchyard.deadline import Deadline
 
 
 class CallObserver(Protocol):
@@ -63,12 +64,12 @@ def _header_safe(value: str) -> str:
 class CallScope:
     """Per-request settings shared by every call made on behalf of one client request.
 
-    ``deadline`` is a ``time.monotonic()`` instant after which no call may run;
+    ``deadline`` is the request's, after which no call may run;
     ``headers`` are sent to every upstream (HTTP headers, or gRPC metadata);
     ``identity`` is the caller, which each upstream forwards as its settings say.
     """
 
-    deadline: float | None = None
+    deadline: Deadline | None = None
     request_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     observer: CallObserver | None = None
@@ -76,37 +77,65 @@ class CallScope:
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (never negative), or None without one."""
-        if self.deadline is None:
-            return None
-        return max(0.0, self.deadline - time.monotonic())
+        return None if self.deadline is None else self.deadline.remaining()
 
 
 UNSCOPED = CallScope()
 
 
+JsonBody = Any
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
 @dataclass(frozen=True, slots=True)
 class RestRequest:
-    """An HTTP GET against a REST upstream: the path and its query parameters."""
+    """An HTTP request against a REST upstream: any method, a JSON or form body.
+
+    >>> RestRequest("/users", {"ids": "1,2"}).operation
+    'GET /users'
+    >>> RestRequest("/reviews", method="POST", json={"rating": 5}).idempotent
+    False
+    """
 
     path: str
     params: Mapping[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    json: JsonBody = None
+    form: Mapping[str, str] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def operation(self) -> str:
-        return f"GET {self.path}"
+        return f"{self.method} {self.path}"
+
+    @property
+    def idempotent(self) -> bool:
+        """Whether sending it twice is safe (what a retry policy may rely on)."""
+        return self.method in IDEMPOTENT_METHODS
 
 
 @dataclass(frozen=True, slots=True)
 class GrpcRequest:
-    """A unary gRPC call: the full method path and the request message."""
+    """A unary gRPC call: the full method path, the request message and per-call metadata."""
 
     method: str
     message: Any
     response_type: Any
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    idempotent: bool = True
 
     @property
     def operation(self) -> str:
         return self.method.rsplit("/", 1)[-1]
 
 
-UpstreamRequest = RestRequest | GrpcRequest
+class UpstreamRequest(Protocol):
+    """What a transport takes: ``RestRequest``, ``GrpcRequest``, or a graph's own kind's request."""
+
+    @property
+    def operation(self) -> str:
+        """A short name for logs and the debug record (``GET /users``, ``BatchGetStock``)."""
+        ...
+
+    @property
+    def idempotent(self) -> bool: ...

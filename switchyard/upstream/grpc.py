@@ -6,13 +6,15 @@ config, whose timeouts misbehave below 2 s in grpcio 1.85.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from upstreams.call import CallScope, GrpcRequest, UpstreamRequest
-from upstreams.errors import (
+from switchyard.upstream.call import CallScope, GrpcRequest, UpstreamRequest
+from switchyard.upstream.errors import (
     UpstreamError,
     UpstreamNotFound,
     UpstreamProtocolError,
@@ -20,7 +22,8 @@ from upstreams.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from upstreams.transport import Transport, call_timeout
+from switchyard.upstream.settings import TlsSettings, UpstreamSettings
+from switchyard.upstream.transport import Transport, call_timeout
 
 _ERRORS_BY_STATUS: dict[grpc.StatusCode, type[UpstreamError]] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: UpstreamTimeout,
@@ -48,12 +51,36 @@ _CHANNEL_OPTIONS = [
 class GrpcTransport(Transport):
     """Unary calls against one instance (``host:port``) of a gRPC upstream."""
 
-    def __init__(self, name: str, target: str, *, timeout: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        target: str,
+        *,
+        timeout: float,
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.target = target
         self._timeout = timeout
-        self._channel = grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        self._channel = (
+            grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
+            if credentials is None
+            else grpc.aio.secure_channel(target, credentials, options=_CHANNEL_OPTIONS)
+        )
+        self._metadata = dict(metadata or {})
         self._methods: dict[str, grpc.aio.UnaryUnaryMultiCallable[Any, Any]] = {}
+
+    @classmethod
+    def for_instance(cls, name: str, address: str, settings: UpstreamSettings) -> GrpcTransport:
+        """The transport of one instance, over TLS when ``settings.tls`` says so."""
+        return cls(
+            name,
+            address,
+            timeout=settings.timeout,
+            credentials=None if settings.tls is None else channel_credentials(settings.tls),
+            metadata=settings.static_headers(),
+        )
 
     def _method(self, request: GrpcRequest) -> grpc.aio.UnaryUnaryMultiCallable[Any, Any]:
         method = self._methods.get(request.method)
@@ -71,7 +98,7 @@ class GrpcTransport(Transport):
             raise TypeError(f"{self.name} is a gRPC upstream, got {type(request).__name__}")
         operation = request.operation
         timeout = call_timeout(self._timeout, scope, self.name, operation)
-        metadata = tuple(scope.headers.items())
+        metadata = tuple({**self._metadata, **scope.headers, **request.metadata}.items())
         try:
             return await self._method(request)(request.message, timeout=timeout, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
@@ -90,3 +117,16 @@ class GrpcTransport(Transport):
 
     async def aclose(self) -> None:
         await self._channel.close(grace=None)
+
+
+def channel_credentials(tls: TlsSettings) -> grpc.ChannelCredentials:
+    """TLS credentials: the CA bundle (else the system's roots) and an optional client cert."""
+
+    def read(path: Path | None) -> bytes | None:
+        return None if path is None else path.read_bytes()
+
+    return grpc.ssl_channel_credentials(
+        root_certificates=read(tls.ca_file),
+        private_key=read(tls.key_file),
+        certificate_chain=read(tls.cert_file),
+    )

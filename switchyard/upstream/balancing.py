@@ -7,14 +7,14 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-from upstreams.call import CallScope, UpstreamRequest
-from upstreams.transport import Transport
+from switchyard.upstream.call import CallScope, UpstreamRequest
+from switchyard.upstream.transport import Transport
 
 
 class RoundRobin(Transport):
-    """Sends each call to the next instance in turn.
+    """Sends each call to the next instance in turn::
 
-    >>> transport = RoundRobin([first_instance, second_instance])
+        transport = RoundRobin([first_instance, second_instance])
     """
 
     def __init__(self, instances: Sequence[Transport]) -> None:

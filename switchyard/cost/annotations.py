@@ -1,30 +1,15 @@
-"""The cost directives of the GraphQL Cost Directives specification, shown in the SDL.
+"""``@cost`` and ``@listSize`` as Strawberry schema directives, so a graph annotates its fields.
 
 ``@cost(weight)`` overrides what a type, field or argument weighs;
 ``@listSize(...)`` says how long a list is expected to be::
 
-    @strawberry.field(directives=[CONNECTION_SIZE])
-    async def users(self, first: int | None = 20, ...) -> Connection[User]: ...
+    @strawberry.field(directives=[list_size(slicing_arguments=["first"], sized_fields=["edges"])])
+    async def users(self, first: int | None = 20, ...) -> Connection[User] | None: ...
 
-prints ``users(first: Int = 20, after: String): UserConnection!
+prints ``users(first: Int = 20, after: String): UserConnection
 @listSize(slicingArguments: ["first"], sizedFields: ["edges"])``.
 ``switchyard.cost`` reads them back from the SDL, so what clients see is what
 they are charged by.
-
-How the demo graph is annotated, and why:
-
-- Every connection (``Query.users/orders/products``, ``User.orders``,
-  ``Product.reviews``) is sized by ``first`` (0 to 100; the schema default
-  applies when it is absent) and the size lands on ``edges``: the connection
-  object counts once, each edge and node once per requested item.
-- ``Order.items`` assumes 4 items and ``Stock.warehouses`` 3 warehouses: the
-  most the demo platform ever returns (1 to 4 items per order, 1 to 3 of the
-  5 warehouses per product), so estimates stay upper bounds.
-- Weights stay the specification's defaults (objects 1, scalars and enums 0):
-  each object field costs one batched upstream call at most, and a search is
-  the same single ``SearchProducts`` call as a listing, so nothing is heavier.
-  The exception is ``Product.averageRating``: a scalar, yet answered by a call
-  to the reviews service, so it weighs 1 like an object.
 """
 
 from __future__ import annotations
@@ -89,14 +74,10 @@ def list_size(
     )
 
 
-CONNECTION_SIZE = list_size(slicing_arguments=["first"], sized_fields=["edges"])
-"""Of every connection field: ``first`` items, counted on ``edges``."""
+def cost(weight: int | float | str) -> Cost:
+    """``@cost(weight: "...")``: the specification writes weights as strings.
 
-ORDER_ITEMS_SIZE = list_size(assumed_size=4)
-"""An order has 1 to 4 items in the demo data."""
-
-WAREHOUSES_SIZE = list_size(assumed_size=3)
-"""A product is stocked in 1 to 3 of the 5 demo warehouses."""
-
-UPSTREAM_SCALAR_COST = Cost(weight="1")
-"""A scalar that costs its own upstream call weighs like an object."""
+    >>> cost(10).weight
+    '10'
+    """
+    return Cost(weight=str(weight))

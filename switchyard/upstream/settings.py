@@ -1,0 +1,82 @@
+"""Typed settings of one upstream, validated from the gateway's config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+DEFAULT_TIMEOUT = 2.0
+DEFAULT_CONNECT_TIMEOUT = 1.0
+DEFAULT_MAX_CONNECTIONS = 100
+DEFAULT_MAX_KEEPALIVE = 50
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ForwardSettings(_Section):
+    """What of the caller's identity is sent to this upstream (headers or gRPC metadata)."""
+
+    bearer_token: bool = Field(
+        False, description="send the caller's own JWT as `authorization: Bearer ...`"
+    )
+    identity_headers: bool = Field(
+        False,
+        description="send x-switchyard-subject, x-switchyard-scopes and x-switchyard-client-id",
+    )
+
+
+class TlsSettings(_Section):
+    """TLS towards a gRPC upstream: the CA to verify it by, and a client certificate."""
+
+    ca_file: Path | None = Field(None, description="PEM CA bundle; default: the system's roots")
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError("no such file")
+        return path
+
+
+class UpstreamSettings(_Section):
+    """One upstream service: how to reach it and how long to wait.
+
+    ``instances`` are base URLs for HTTP kinds (``http://127.0.0.1:7001``) and
+    ``host:port`` targets for gRPC; calls are spread round-robin over them.
+    ``kind`` names a transport: ``rest`` and ``grpc`` are built in, a graph may
+    add more (``switchyard.upstream.kinds``).
+    """
+
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    instances: list[str] = Field(min_length=1)
+    timeout: float = Field(DEFAULT_TIMEOUT, gt=0, description="seconds per call")
+    connect_timeout: float = Field(DEFAULT_CONNECT_TIMEOUT, gt=0)
+    max_connections: int = Field(DEFAULT_MAX_CONNECTIONS, ge=1)
+    max_keepalive_connections: int = Field(DEFAULT_MAX_KEEPALIVE, ge=0)
+    required: bool = Field(True, description="whether /readyz waits for this upstream")
+    health_path: str | None = Field(
+        None, description="HTTP path answering 2xx when healthy; without it any answer counts"
+    )
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="sent with every call (HTTP headers, gRPC metadata), e.g. a service token",
+    )
+    tls: TlsSettings | None = Field(None, description="gRPC: TLS instead of plain text")
+    forward: ForwardSettings = ForwardSettings()
+
+    @field_validator("instances")
+    @classmethod
+    def _no_blank_addresses(cls, instances: list[str]) -> list[str]:
+        for address in instances:
+            if not address or any(c.isspace() for c in address):
+                raise ValueError("an instance address may not be empty or contain spaces")
+        return instances
+
+    def static_headers(self) -> dict[str, str]:
+        """``headers`` with their values revealed, lower-cased names (as gRPC metadata needs)."""
+        return {name.lower(): value.get_secret_value() for name, value in self.headers.items()}
