@@ -14,7 +14,7 @@ from switchyard.upstream.transport import Transport
 class RoundRobin(Transport):
     """Sends each call to the next instance in turn::
 
-        transport = RoundRobin([first_instance, second_instance])
+    transport = RoundRobin([first_instance, second_instance])
     """
 
     def __init__(self, instances: Sequence[Transport]) -> None:
