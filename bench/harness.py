@@ -49,9 +49,10 @@ def toml_value(value: Any) -> str:
 def gateway_toml(
     addresses: Mapping[str, list[str]], port: int, extra: str = "", debug: bool = True
 ) -> str:
-    lines = ["[server]", 'host = "127.0.0.1"', f"port = {port}", f"debug = {toml_value(debug)}"]
+    lines = ["[graph]", 'module = "schema:graph"']
+    lines += ["[server]", 'host = "127.0.0.1"', f"port = {port}", f"debug = {toml_value(debug)}"]
     lines.append('log_level = "warning"')
-    kinds = {"catalog": "grpc", "inventory": "grpc"}
+    kinds = {"catalog": "grpc", "inventory": "grpc", "shipping": "xml"}
     for name, instances in addresses.items():
         lines += [
             f"[upstreams.{name}]",

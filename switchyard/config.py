@@ -44,7 +44,7 @@ CLI_VARIABLES = frozenset(
     {"SWITCHYARD_CONFIG", "SWITCHYARD_HOST", "SWITCHYARD_PORT", "SWITCHYARD_GRAPH"}
 )
 """Read by the command line as its flags' defaults, never as config overrides."""
-_REFERENCE = re.compile(r"\$(\$?)\{(env|file):([^}]*)\}")
+_REFERENCE = re.compile(r"\$\$\{|\$\{(env|file):([^}]*)\}")
 
 
 class ConfigError(Exception):
@@ -154,9 +154,9 @@ def resolve_references(data: Any, environ: Mapping[str, str], *, source: str, ke
         return data
 
     def substitute(match: re.Match[str]) -> str:
-        escaped, kind, name = match.groups()
-        if escaped:
-            return match.group(0)[1:]
+        kind, name = match.groups()
+        if kind is None:
+            return "${"
         if kind == "env":
             if name not in environ:
                 raise ConfigError(f"{source}: {key}: environment variable {name} is not set")

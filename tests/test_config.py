@@ -101,3 +101,62 @@ def test_an_upstream_needs_an_instance(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_config(path, environ={})
     assert "upstreams.accounts.instances: List should have at least 1 item" in str(error.value)
+
+
+SECRET_CONFIG = """
+[auth.jwt]
+[[auth.jwt.keys]]
+kid = "hs-1"
+algorithms = ["HS256"]
+secret = "${file:SECRET_PATH}"
+
+[budgets]
+redis_url = "redis://:${env:REDIS_PASSWORD}@127.0.0.1:6379/0"
+
+[upstreams.accounts]
+kind = "rest"
+instances = ["http://127.0.0.1:7001"]
+headers = { authorization = "Bearer ${env:ACCOUNTS_TOKEN}", x-price = "$${not a reference}" }
+"""
+
+
+def test_secrets_come_from_files_and_environment_variables(tmp_path: Path) -> None:
+    secret = tmp_path / "jwt-secret"
+    secret.write_text("a-file-secret-of-at-least-thirty-two-bytes\n")
+    path = write(tmp_path, SECRET_CONFIG.replace("SECRET_PATH", str(secret)))
+    config = load_config(path, environ={"REDIS_PASSWORD": "hunter2", "ACCOUNTS_TOKEN": "t0k"})
+    (key,) = config.auth.jwt.keys
+    assert key.secret is not None
+    assert key.secret.get_secret_value() == "a-file-secret-of-at-least-thirty-two-bytes"
+    assert config.budgets.redis_url.endswith(":hunter2@127.0.0.1:6379/0")
+    assert config.upstreams["accounts"].static_headers() == {
+        "authorization": "Bearer t0k",
+        "x-price": "${not a reference}",
+    }
+    assert "t0k" not in repr(config.upstreams["accounts"])
+
+
+def test_a_missing_secret_names_the_key_not_the_value(tmp_path: Path) -> None:
+    path = write(tmp_path, SECRET_CONFIG.replace("SECRET_PATH", str(tmp_path / "absent")))
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={"REDIS_PASSWORD": "hunter2", "ACCOUNTS_TOKEN": "t"})
+    assert str(error.value) == (
+        f"{path}: auth.jwt.keys.0.secret: cannot read {tmp_path / 'absent'} "
+        "(No such file or directory)"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, SECRET_CONFIG.replace("SECRET_PATH", "/dev/null")), environ={})
+    assert str(error.value).endswith(
+        "budgets.redis_url: environment variable REDIS_PASSWORD is not set"
+    )
+
+
+def test_the_command_line_s_variables_are_not_config_overrides(tmp_path: Path) -> None:
+    environ = {
+        "SWITCHYARD_CONFIG": "/elsewhere.toml",
+        "SWITCHYARD_PORT": "9999",
+        "SWITCHYARD_HOST": "0.0.0.0",
+        "SWITCHYARD_GRAPH": "app:graph",
+    }
+    config = load_config(write(tmp_path, VALID), environ=environ)
+    assert (config.server.host, config.server.port) == ("127.0.0.1", 9000)

@@ -33,8 +33,6 @@ from switchyard.cost.annotations import Cost, ListSize, cost, list_size
 from switchyard.cost.cache import DEFAULT_ESTIMATE_CACHE_SIZE, EstimateCache
 from switchyard.cost.directives import COST_DIRECTIVES_SDL, build_cost_schema
 from switchyard.cost.errors import (
-    BAD_USER_INPUT,
-    COST_LIMIT_EXCEEDED,
     CostError,
     CostLimitExceeded,
     SlicingArgumentError,
@@ -53,11 +51,9 @@ from switchyard.cost.settings import DEFAULT_MAX_COST, DEFAULT_MODE, CostSetting
 from switchyard.cost.walk import actual_cost, estimate_cost
 
 __all__ = [
-    "BAD_USER_INPUT",
     "COMPOSITE_WEIGHT",
     "COST_ATTRIBUTE",
     "COST_DIRECTIVES_SDL",
-    "COST_LIMIT_EXCEEDED",
     "DEFAULT_ESTIMATE_CACHE_SIZE",
     "DEFAULT_LIST_SIZE",
     "DEFAULT_MAX_COST",

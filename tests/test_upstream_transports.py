@@ -1,0 +1,210 @@
+"""The upstream layer over real sockets: any HTTP method and body; gRPC over TLS, with metadata."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import orjson
+import pytest
+import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from google.protobuf import wrappers_pb2
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.launcher import find_free_ports
+from switchyard.deadline import Deadline
+from switchyard.upstream import (
+    CallScope,
+    GrpcRequest,
+    RestRequest,
+    Upstream,
+    UpstreamRejected,
+    UpstreamSettings,
+)
+
+SCOPE = CallScope(deadline=Deadline.after(10.0), headers={"x-request-id": "r-1"})
+
+
+async def echo(request: Request) -> JSONResponse:
+    if request.query_params.get("status"):
+        return JSONResponse({"error": "no"}, int(request.query_params["status"]))
+    return JSONResponse(
+        {
+            "method": request.method,
+            "contentType": request.headers.get("content-type"),
+            "body": (await request.body()).decode(),
+            "requestId": request.headers.get("x-request-id"),
+            "token": request.headers.get("x-service-token"),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+async def echo_service() -> AsyncIterator[str]:
+    (port,) = find_free_ports(1)
+    app = Starlette(routes=[Route("/echo", echo, methods=["GET", "POST", "PUT", "PATCH"])])
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+def rest_upstream(address: str) -> Upstream:
+    settings = UpstreamSettings.model_validate(
+        {"kind": "rest", "instances": [address], "headers": {"X-Service-Token": "s3cret"}}
+    )
+    return Upstream.from_settings("echo", settings)
+
+
+async def test_a_rest_call_sends_any_method_with_a_json_body(echo_service: str) -> None:
+    upstream = rest_upstream(echo_service)
+    try:
+        answer = await upstream.call(
+            RestRequest("/echo", method="PATCH", json={"rating": 5}), SCOPE
+        )
+    finally:
+        await upstream.aclose()
+    assert answer == {
+        "method": "PATCH",
+        "contentType": "application/json",
+        "body": '{"rating":5}',
+        "requestId": "r-1",
+        "token": "s3cret",
+    }
+
+
+async def test_a_rest_call_sends_a_form_body(echo_service: str) -> None:
+    upstream = rest_upstream(echo_service)
+    try:
+        answer = await upstream.call(
+            RestRequest("/echo", method="POST", form={"a": "1", "b": "x y"}), SCOPE
+        )
+    finally:
+        await upstream.aclose()
+    assert (answer["contentType"], answer["body"]) == (
+        "application/x-www-form-urlencoded",
+        "a=1&b=x+y",
+    )
+
+
+async def test_a_rejected_write_is_not_an_outage(echo_service: str) -> None:
+    upstream = rest_upstream(echo_service)
+    try:
+        with pytest.raises(UpstreamRejected):
+            await upstream.call(RestRequest("/echo", {"status": "409"}, method="PUT"), SCOPE)
+    finally:
+        await upstream.aclose()
+    assert RestRequest("/echo", method="PUT").idempotent
+    assert not RestRequest("/echo", method="POST").idempotent
+
+
+def certificate_pair(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA and a certificate for 127.0.0.1 it signed: (ca, certificate, key) PEM files."""
+    now = datetime.datetime.now(datetime.UTC)
+
+    def build(subject: str, issuer_key: Any, key: Any, issuer: str, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            )
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    ca = build("test-ca", ca_key, ca_key, "test-ca", ca=True)
+    server = build("127.0.0.1", ca_key, server_key, "test-ca", ca=False)
+    paths = folder / "ca.pem", folder / "server.pem", folder / "server-key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+async def echo_metadata(
+    request: wrappers_pb2.StringValue, context: grpc.aio.ServicerContext[Any, Any]
+) -> wrappers_pb2.StringValue:
+    metadata = {key: value for key, value in context.invocation_metadata() or ()}
+    return wrappers_pb2.StringValue(value=orjson.dumps([request.value, metadata]).decode())
+
+
+async def test_a_grpc_call_goes_over_tls_with_static_scope_and_call_metadata(
+    tmp_path: Path,
+) -> None:
+    ca, certificate, key = certificate_pair(tmp_path)
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                "test.Echo",
+                {
+                    "Echo": grpc.unary_unary_rpc_method_handler(
+                        echo_metadata,
+                        request_deserializer=wrappers_pb2.StringValue.FromString,
+                        response_serializer=wrappers_pb2.StringValue.SerializeToString,
+                    )
+                },
+            )
+        ]
+    )
+    credentials = grpc.ssl_server_credentials([(key.read_bytes(), certificate.read_bytes())])
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    await server.start()
+    settings = UpstreamSettings.model_validate(
+        {
+            "kind": "grpc",
+            "instances": [f"127.0.0.1:{port}"],
+            "tls": {"ca_file": str(ca)},
+            "headers": {"X-Service-Token": "s3cret"},
+        }
+    )
+    upstream = Upstream.from_settings("echo", settings)
+    try:
+        answer = await upstream.call(
+            GrpcRequest(
+                "/test.Echo/Echo",
+                wrappers_pb2.StringValue(value="hi"),
+                wrappers_pb2.StringValue,
+                metadata={"x-tenant": "blue"},
+            ),
+            SCOPE,
+        )
+    finally:
+        await upstream.aclose()
+        await server.stop(None)
+    value, metadata = orjson.loads(answer.value)
+    assert value == "hi"
+    assert metadata["x-service-token"] == "s3cret"
+    assert metadata["x-request-id"] == "r-1"
+    assert metadata["x-tenant"] == "blue"
