@@ -183,6 +183,12 @@ class GraphQLView(GraphQL[RequestContext, None]):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
+    def decode_json(self, data: str | bytes) -> object:
+        value = orjson.loads(data)  # orjson's error is a json.JSONDecodeError: a 400 upstream
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, "The request must be a JSON object.")
+        return value
+
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:

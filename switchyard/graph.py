@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import strawberry
+from graphql import GraphQLNonNull
 from strawberry.extensions import SchemaExtension
 
 from switchyard.service import Service
@@ -120,16 +121,26 @@ class Graph:
 
 
 def edges_of(schema: strawberry.Schema) -> list[Any]:
-    """The declared edges (``BatchEdge``, ``PagedEdge``) behind the schema's fields."""
+    """The declared edges (``BatchEdge``, ``PagedEdge``) behind the schema's fields.
+
+    Raises ``GraphLoadError`` for an edge field declared non-null: a failing
+    service must null only its own fields, not their parent.
+    """
     edges = []
     # The graphql-core schema is the one public place listing every field with its resolver.
-    for graphql_type in schema._schema.type_map.values():
-        for graphql_field in getattr(graphql_type, "fields", {}).values():
+    for type_name, graphql_type in schema._schema.type_map.items():
+        for field_name, graphql_field in getattr(graphql_type, "fields", {}).items():
             definition = (graphql_field.extensions or {}).get("strawberry-definition")
             resolver = getattr(definition, "base_resolver", None)
             edge = getattr(getattr(resolver, "wrapped_func", None), "__switchyard_edge__", None)
-            if edge is not None:
-                edges.append(edge)
+            if edge is None:
+                continue
+            if isinstance(graphql_field.type, GraphQLNonNull):
+                raise GraphLoadError(
+                    f"{type_name}.{field_name} is served by another service "
+                    f"({edge.service.name}), so it must be nullable"
+                )
+            edges.append(edge)
     return edges
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from services.launcher import DemoPlatform, find_free_ports
 from switchyard.config import validate_config
@@ -136,3 +137,25 @@ async def test_calls_are_spread_round_robin_over_instances(backends: Backends) -
                 await query(client, f'{{ user(id: "{user_id}") {{ name }} }}')
         counts = [len(await backends.admin.requests(e)) for e in second.endpoints("accounts")]
     assert counts == [3, 3]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"null", "The request must be a JSON object."),
+        (b"123", "The request must be a JSON object."),
+        (b"\xff\xfe{", "Unable to parse request body as JSON"),
+        (b"[]", "Batching is not enabled"),
+        (b"{}", "No GraphQL query found in the request"),
+    ],
+    ids=["null", "a number", "invalid UTF-8", "a batch", "no query"],
+)
+async def test_a_body_that_is_not_a_request_is_a_clear_400(
+    gateway: httpx.AsyncClient, body: bytes, message: str
+) -> None:
+    response = await gateway.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert (error["message"], error["extensions"]["code"]) == (message, "BAD_REQUEST")
