@@ -27,9 +27,7 @@ ROOT_SERVICES = (accounts.ACCOUNTS, orders.ORDERS, catalog.CATALOG, reviews.REVI
 
 @strawberry.type
 class Query:
-    @strawberry.field
-    async def user(self, info: strawberry.Info, id: strawberry.ID) -> User | None:
-        return await user_edge.load(info.context, id)  # type: ignore[return-value]
+    user: User | None = user_edge.lookup_field()
 
     @strawberry.field(directives=[CONNECTION_SIZE])  # type: ignore[untyped-decorator]
     async def users(
@@ -44,9 +42,7 @@ class Query:
     async def me(self, info: strawberry.Info) -> User | None:
         return await roots.me(info.context)  # type: ignore[return-value]
 
-    @strawberry.field(extensions=[requires_scopes(ORDERS_READ)])  # type: ignore[untyped-decorator]
-    async def order(self, info: strawberry.Info, id: strawberry.ID) -> Order | None:
-        return await order_edge.load(info.context, id)  # type: ignore[return-value]
+    order: Order | None = order_edge.lookup_field(extensions=[requires_scopes(ORDERS_READ)])
 
     @strawberry.field(  # type: ignore[untyped-decorator]
         extensions=[requires_scopes(ORDERS_READ)], directives=[CONNECTION_SIZE]
@@ -61,9 +57,7 @@ class Query:
         status_name = status.value if status else None
         return await roots.all_orders(info.context, first, after, status_name)  # type: ignore[return-value]
 
-    @strawberry.field
-    async def product(self, info: strawberry.Info, id: strawberry.ID) -> Product | None:
-        return await product_edge.load(info.context, id)  # type: ignore[return-value]
+    product: Product | None = product_edge.lookup_field()
 
     @strawberry.field(directives=[CONNECTION_SIZE])  # type: ignore[untyped-decorator]
     async def products(

@@ -32,7 +32,7 @@ Switchyard demo is running.
   GraphiQL   http://{host}:{port}{path}   (opens on an example query, demo key and debug header set)
   API keys   X-Api-Key: demo-key-please-change        (orders:read, tier pro)
              X-Api-Key: demo-admin-key-please-change  (orders:read admin, tier service)
-  A token    .venv/bin/switchyard token --sub 42 --scope orders:read
+  A token    switchyard token --sub 42 --scope orders:read   (signed with the demo's dev key)
 
 Ctrl-C stops the gateway and every service.
 """

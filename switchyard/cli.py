@@ -158,8 +158,9 @@ def check_config(path: Path, graph_reference: str | None) -> int:
         graph.check(config.upstreams)
     except (GraphLoadError, CommandError) as exc:
         raise CommandError(f"{path}: {exc}") from None
+    count = len(config.upstreams)
     names = ", ".join(graph.upstreams) or "none"
-    print(f"{path}: ok ({len(config.upstreams)} upstreams: {names})")
+    print(f"{path}: ok ({count} upstream{'' if count == 1 else 's'}: {names})")
     return 0
 
 

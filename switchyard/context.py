@@ -12,7 +12,7 @@ from switchyard.caller import ANONYMOUS, Caller
 from switchyard.cost import CostMeasurement
 from switchyard.deadline import Deadline
 from switchyard.debug import DebugRecord
-from switchyard.edges import LoaderCache
+from switchyard.edges import LoaderCache, upstream_of
 from switchyard.rate_limit import BudgetCharge
 from switchyard.service import Service
 from switchyard.upstream.call import CallScope, ForwardedIdentity
@@ -61,7 +61,7 @@ class RequestContext:
         )
 
     def upstream(self, service: Service) -> Upstream:
-        return self.upstreams[service.name]
+        return upstream_of(self.upstreams, service)
 
     @cached_property
     def loaders(self) -> LoaderCache:

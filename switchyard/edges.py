@@ -81,10 +81,21 @@ class LoaderCache:
         loader = self._loaders.get(edge)
         if loader is None:
             loader = self._loaders[edge] = DataLoader(
-                edge.batch_function(self.upstreams[edge.service.name], self.scope),
+                edge.batch_function(upstream_of(self.upstreams, edge.service), self.scope),
                 max_batch_size=edge.max_batch,
             )
         return loader
+
+
+def upstream_of(upstreams: Mapping[str, Upstream], service: Service) -> Upstream:
+    """The opened upstream of ``service``; a graph that never named it is told how to."""
+    try:
+        return upstreams[service.name]
+    except KeyError:
+        raise LookupError(
+            f"service {service.name!r} is called but the graph does not name it: "
+            "add it to Graph(services=[...]) or reach it through a declared edge"
+        ) from None
 
 
 class _Edge:
@@ -155,6 +166,15 @@ class BatchEdge(_Edge, Generic[K, V]):
         async def resolve(root: Any, info: strawberry.Info) -> Any:
             parent_key = key(root)
             return None if parent_key is None else await edge.load(info.context, parent_key)
+
+        return strawberry.field(resolver=self._mark(resolve), description=description, **options)
+
+    def lookup_field(self, *, description: str | None = None, **options: Any) -> Any:
+        """A root field ``(id: ID!)`` answering ``load(id)``: ``user(id: "1")``."""
+        edge = self
+
+        async def resolve(info: strawberry.Info, id: strawberry.ID) -> Any:
+            return await edge.load(info.context, id)  # type: ignore[arg-type]
 
         return strawberry.field(resolver=self._mark(resolve), description=description, **options)
 

@@ -117,7 +117,14 @@ class Graph:
         """
         schema = copy.copy(self.schema)
         schema.extensions = (*self.schema.extensions, *extensions)
+        # Errors are logged where they are presented (switchyard.errors), once, and only
+        # the unexpected ones: Strawberry's default logs a traceback for every field error.
+        schema.process_errors = _leave_logging_to_the_presenter  # type: ignore[method-assign]
         return schema
+
+
+def _leave_logging_to_the_presenter(errors: Any, execution_context: Any = None) -> None:
+    return None
 
 
 def edges_of(schema: strawberry.Schema) -> list[Any]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -150,6 +153,25 @@ def wait_for(url: str, timeout: float = 30.0) -> None:
     raise AssertionError(f"{url} did not answer in {timeout} s")
 
 
+def next_line_containing(stream: IO[str], text: str, timeout: float) -> str:
+    """The first line of ``stream`` with ``text``, read in a thread so a silent stream cannot
+    hang the test."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line)
+            if text in line:
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while True:
+        line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        if text in line:
+            return line
+
+
 def children_of(pid: int) -> list[int]:
     children: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -196,6 +218,11 @@ def test_demo_serves_the_graph_and_stops_cleanly_on_sigterm() -> None:
         }
         services = children_of(process.pid)
         assert len(services) == 6
+        # A service that dies is reported in the demo's output.
+        assert process.stderr is not None
+        os.kill(services[0], signal.SIGKILL)
+        reported = next_line_containing(process.stderr, "service died", timeout=30)
+        assert reported.startswith("demo: the accounts service died;")
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0

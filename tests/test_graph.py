@@ -1,4 +1,4 @@
-"""The graph answers exactly as shared/DEMO-CONTRACT.md's precise rules say."""
+"""The graph answers exactly as docs/demo-contract.md's precise rules say."""
 
 from __future__ import annotations
 

@@ -20,9 +20,10 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from schema import graph as demo_graph
 from switchyard import ide
 from switchyard.app import create_app
-from switchyard.config import GatewayConfig, validate_config
+from switchyard.config import GatewayConfig, load_config, validate_config
 from switchyard.ide import (
     IDE_PACKAGES,
     MANIFEST_NAME,
@@ -33,7 +34,7 @@ from switchyard.ide import (
     ide_asset_app,
     render_graphiql_page,
 )
-from tests.conftest import gateway_settings, open_gateway, unreachable_addresses
+from tests.conftest import PROJECT_CONFIG, gateway_settings, open_gateway, unreachable_addresses
 
 ASSET_BASE = "/graphiql/assets"
 PINNED = [(package, asset) for package in IDE_PACKAGES for asset in package.assets]
@@ -255,6 +256,34 @@ def test_graphql_path_cannot_break_out_of_the_script() -> None:
     assert page.count("</script>") == len([a for _, a in PINNED if a.kind == "script"]) + 1
 
 
+def test_the_page_opens_on_the_configured_query_and_headers() -> None:
+    page = render_graphiql_page(
+        asset_base=ASSET_BASE,
+        initial_query="{ a </script> }",
+        initial_headers={"X-Api-Key": "k"},
+    )
+    assert 'const INITIAL_QUERY = "{ a \\u003c/script\\u003e }";' in page
+    assert 'const INITIAL_HEADERS = "{\\n  \\"X-Api-Key\\": \\"k\\"\\n}";' in page
+
+
+async def test_the_demo_opens_graphiql_on_the_readme_query_with_key_and_debug_header() -> None:
+    demo = load_config(PROJECT_CONFIG, environ={})
+    assert demo.ide.initial_headers == {
+        "X-Api-Key": "demo-admin-key-please-change",
+        "X-Switchyard-Debug": "1",
+    }
+    assert demo.ide.initial_query is not None
+    readme = (PROJECT_CONFIG.parent / "README.md").read_text()
+    assert demo.ide.initial_query.strip() in readme
+    async with open_gateway(demo.model_copy(update={"upstreams": {
+        name: settings.model_copy(update={"instances": unreachable_addresses()[name]})
+        for name, settings in demo.upstreams.items()
+    }})) as client:  # fmt: skip
+        page = (await client.get("/graphql", headers={"accept": "text/html"})).text
+    assert "demo-admin-key-please-change" in page
+    assert "orders(first: 5)" in page
+
+
 # --- a real browser, no CDN -------------------------------------------------------------
 
 
@@ -268,7 +297,9 @@ async def test_headless_chromium_renders_graphiql_from_local_assets(
     sock.listen()
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(create_app(gateway_config(asset_dir)), log_level="warning", lifespan="on")
+        uvicorn.Config(
+            create_app(gateway_config(asset_dir), demo_graph), log_level="warning", lifespan="on"
+        )
     )
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:

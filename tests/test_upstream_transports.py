@@ -34,7 +34,10 @@ from switchyard.upstream import (
     UpstreamSettings,
 )
 
-SCOPE = CallScope(deadline=Deadline.after(10.0), headers={"x-request-id": "r-1"})
+
+def scope() -> CallScope:
+    """A request's scope, its deadline starting now."""
+    return CallScope(deadline=Deadline.after(10.0), headers={"x-request-id": "r-1"})
 
 
 async def echo(request: Request) -> JSONResponse:
@@ -75,7 +78,7 @@ async def test_a_rest_call_sends_any_method_with_a_json_body(echo_service: str) 
     upstream = rest_upstream(echo_service)
     try:
         answer = await upstream.call(
-            RestRequest("/echo", method="PATCH", json={"rating": 5}), SCOPE
+            RestRequest("/echo", method="PATCH", json={"rating": 5}), scope()
         )
     finally:
         await upstream.aclose()
@@ -92,7 +95,7 @@ async def test_a_rest_call_sends_a_form_body(echo_service: str) -> None:
     upstream = rest_upstream(echo_service)
     try:
         answer = await upstream.call(
-            RestRequest("/echo", method="POST", form={"a": "1", "b": "x y"}), SCOPE
+            RestRequest("/echo", method="POST", form={"a": "1", "b": "x y"}), scope()
         )
     finally:
         await upstream.aclose()
@@ -106,7 +109,7 @@ async def test_a_rejected_write_is_not_an_outage(echo_service: str) -> None:
     upstream = rest_upstream(echo_service)
     try:
         with pytest.raises(UpstreamRejected):
-            await upstream.call(RestRequest("/echo", {"status": "409"}, method="PUT"), SCOPE)
+            await upstream.call(RestRequest("/echo", {"status": "409"}, method="PUT"), scope())
     finally:
         await upstream.aclose()
     assert RestRequest("/echo", method="PUT").idempotent
@@ -198,7 +201,7 @@ async def test_a_grpc_call_goes_over_tls_with_static_scope_and_call_metadata(
                 wrappers_pb2.StringValue,
                 metadata={"x-tenant": "blue"},
             ),
-            SCOPE,
+            scope(),
         )
     finally:
         await upstream.aclose()

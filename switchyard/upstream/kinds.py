@@ -7,7 +7,7 @@ through ``Graph(kinds={...})``, for example XML over HTTP::
         accept = "application/xml"
         def decode(self, operation, response): ...
 
-    graph = Graph(schema=schema, kinds={"xml": XmlTransport.for_instance})
+    SHIPPING = Service("shipping", kinds={"xml": XmlTransport.for_instance})
 """
 
 from __future__ import annotations
