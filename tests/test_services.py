@@ -46,7 +46,7 @@ def data() -> DemoData:
 
 @pytest.fixture(scope="module")
 def platform() -> Iterator[DemoPlatform]:
-    ports = find_free_ports(6)
+    ports = find_free_ports(7)
     with DemoPlatform(
         instances={"accounts": 2},
         ports={
@@ -55,6 +55,7 @@ def platform() -> Iterator[DemoPlatform]:
             "reviews": ports[3],
             "catalog": ports[4],
             "inventory": ports[5],
+            "shipping": ports[6],
         },
     ) as running:
         yield running
