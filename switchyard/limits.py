@@ -9,8 +9,8 @@ Both are graphql-core validation rules, so a refusal is a
 verdict is cached with the rest of validation.
 
     >>> from graphql import parse
-    >>> operation_depth(parse("{ a { b { c } } }").definitions[0], {})
-    3
+    >>> measure(parse("{ a { b { c } } x: a { b } }").definitions[0].selection_set, {})
+    (3, 1)
 """
 
 from __future__ import annotations
@@ -45,63 +45,35 @@ class LimitSettings(BaseModel):
     max_aliases: int = Field(DEFAULT_MAX_ALIASES, ge=0)
 
 
-def operation_depth(
-    selection_owner: OperationDefinitionNode
-    | FragmentDefinitionNode
-    | FieldNode
-    | InlineFragmentNode,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    _seen: frozenset[str] = frozenset(),
-) -> int:
-    """The deepest chain of nested fields, through fragments, skipping introspection."""
-    return _depth(selection_owner.selection_set, fragments, _seen)
-
-
-def _depth(
-    selection_set: SelectionSetNode | None,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    seen: frozenset[str],
-) -> int:
-    if selection_set is None:
-        return 0
-    deepest = 0
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            if selection.name.value.startswith("__"):
-                continue
-            deepest = max(deepest, 1 + _depth(selection.selection_set, fragments, seen))
-        elif isinstance(selection, InlineFragmentNode):
-            deepest = max(deepest, _depth(selection.selection_set, fragments, seen))
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            fragment = fragments.get(name)
-            if fragment is not None and name not in seen:
-                deepest = max(deepest, _depth(fragment.selection_set, fragments, seen | {name}))
-    return deepest
-
-
-def count_aliases(
+def measure(
     selection_set: SelectionSetNode | None,
     fragments: Mapping[str, FragmentDefinitionNode],
     seen: frozenset[str] = frozenset(),
-) -> int:
-    """Aliased fields under ``selection_set``, each fragment spread counted where it is used."""
+) -> tuple[int, int]:
+    """``(depth, aliases)`` under ``selection_set``; a fragment is not entered twice on one
+    path, so a cycle (which validation reports) cannot recurse forever."""
     if selection_set is None:
-        return 0
-    total = 0
+        return 0, 0
+    deepest = aliases = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
-            total += (selection.alias is not None) + count_aliases(
-                selection.selection_set, fragments, seen
-            )
-        elif isinstance(selection, InlineFragmentNode):
-            total += count_aliases(selection.selection_set, fragments, seen)
+            depth, below = measure(selection.selection_set, fragments, seen)
+            if not selection.name.value.startswith("__"):
+                deepest = max(deepest, 1 + depth)
+            aliases += (selection.alias is not None) + below
+            continue
+        inner, inner_seen = None, seen
+        if isinstance(selection, InlineFragmentNode):
+            inner = selection.selection_set
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             fragment = fragments.get(name)
-            if fragment is not None and name not in seen:
-                total += count_aliases(fragment.selection_set, fragments, seen | {name})
-    return total
+            if fragment is None or name in seen:
+                continue
+            inner, inner_seen = fragment.selection_set, seen | {name}
+        depth, below = measure(inner, fragments, inner_seen)
+        deepest, aliases = max(deepest, depth), aliases + below
+    return deepest, aliases
 
 
 def limits_rule(settings: LimitSettings) -> type[ValidationRule]:
@@ -118,23 +90,13 @@ def limits_rule(settings: LimitSettings) -> type[ValidationRule]:
             }
 
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-            if settings.max_depth:
-                depth = operation_depth(node, self.fragments)
-                if depth > settings.max_depth:
-                    self.report_error(
-                        GraphQLError(
-                            f"Query depth {depth} exceeds the maximum of {settings.max_depth}.",
-                            node,
-                        )
-                    )
-            if settings.max_aliases:
-                aliases = count_aliases(node.selection_set, self.fragments)
-                if aliases > settings.max_aliases:
-                    self.report_error(
-                        GraphQLError(
-                            f"{aliases} aliases found. Allowed: {settings.max_aliases}.", node
-                        )
-                    )
+            depth, aliases = measure(node.selection_set, self.fragments)
+            if settings.max_depth and depth > settings.max_depth:
+                message = f"Query depth {depth} exceeds the maximum of {settings.max_depth}."
+                self.report_error(GraphQLError(message, node))
+            if settings.max_aliases and aliases > settings.max_aliases:
+                message = f"{aliases} aliases found. Allowed: {settings.max_aliases}."
+                self.report_error(GraphQLError(message, node))
 
     return OperationLimitsRule
 

@@ -9,13 +9,20 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import GraphQLError, get_introspection_query
+from graphql import (
+    FragmentDefinitionNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    get_introspection_query,
+    parse,
+)
 
 import switchyard
 from schema import graph as demo_graph
 from switchyard.app import Gateway
 from switchyard.config import validate_config
 from switchyard.errors import ErrorCode, response_status
+from switchyard.limits import measure
 from switchyard.pipeline import Stage, assemble
 from tests.conftest import gateway_settings, open_gateway, unreachable_addresses
 
@@ -203,3 +210,13 @@ async def test_graphiql_s_introspection_query_passes_the_limits(gateway: httpx.A
     response = await gateway.post("/graphql", json={"query": get_introspection_query()})
     assert response.status_code == 200
     assert "errors" not in response.json()
+
+
+def test_aliases_in_a_fragment_count_wherever_it_is_spread() -> None:
+    document = parse(
+        "{ ...F ...F u: __typename } fragment F on Query { a: __typename b: __typename }"
+    )
+    operation, fragment = document.definitions
+    assert isinstance(operation, OperationDefinitionNode)
+    assert isinstance(fragment, FragmentDefinitionNode)
+    assert measure(operation.selection_set, {"F": fragment}) == (0, 5)

@@ -55,3 +55,23 @@ async def pages_per_parent(
     if not isinstance(results, dict):
         raise UpstreamProtocolError(upstream.name, request.operation, "answer has no 'results'")
     return results
+
+
+async def records_by_id(
+    upstream: Upstream, path: str, items_key: str, ids: list[str], scope: CallScope
+) -> dict[str, JsonObject]:
+    """``GET path?ids=1,2`` answering ``{items_key: [...]}``, by id; unknown ids are absent."""
+    request = RestRequest(path, {"ids": ",".join(ids)})
+    answer = expect_object(await upstream.call(request, scope), upstream.name, request.operation)
+    items = expect_list(answer, items_key, upstream.name, request.operation)
+    return index_by_id(items, upstream.name, request.operation)
+
+
+async def page_of(
+    upstream: Upstream, path: str, items_key: str, params: dict[str, str], scope: CallScope
+) -> Page:
+    """One page: ``GET path?first=N&after=C...`` answering ``items_key``, ``pageInfo``..."""
+    request = RestRequest(path, params)
+    page = expect_object(await upstream.call(request, scope), upstream.name, request.operation)
+    expect_list(page, items_key, upstream.name, request.operation)
+    return page

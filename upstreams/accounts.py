@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from switchyard import Service
-from switchyard.upstream import CallScope, RestRequest, Upstream
-from upstreams._json import JsonObject, Page, expect_list, expect_object, index_by_id
+from switchyard.upstream import CallScope, Upstream
+from upstreams._json import JsonObject, Page, page_of, records_by_id
 
 ACCOUNTS = Service("accounts")
 
@@ -13,9 +13,7 @@ async def users_by_id(
     upstream: Upstream, ids: list[str], scope: CallScope
 ) -> dict[str, JsonObject]:
     """Users by id; unknown ids are absent from the answer."""
-    request = RestRequest("/users", {"ids": ",".join(ids)})
-    answer = expect_object(await upstream.call(request, scope), "accounts", "users")
-    return index_by_id(expect_list(answer, "users", "accounts", "users"), "accounts", "users")
+    return await records_by_id(upstream, "/users", "users", ids, scope)
 
 
 async def list_users(upstream: Upstream, first: int, after: str | None, scope: CallScope) -> Page:
@@ -23,8 +21,4 @@ async def list_users(upstream: Upstream, first: int, after: str | None, scope: C
     params = {"first": str(first)}
     if after is not None:
         params["after"] = after
-    page = expect_object(
-        await upstream.call(RestRequest("/users", params), scope), "accounts", "users"
-    )
-    expect_list(page, "users", "accounts", "users")
-    return page
+    return await page_of(upstream, "/users", "users", params, scope)

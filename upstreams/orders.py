@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 from switchyard import Service
-from switchyard.upstream import CallScope, RestRequest, Upstream
-from upstreams._json import (
-    JsonObject,
-    Page,
-    expect_list,
-    expect_object,
-    index_by_id,
-    pages_per_parent,
-)
+from switchyard.upstream import CallScope, Upstream
+from upstreams._json import JsonObject, Page, page_of, pages_per_parent, records_by_id
 
 ORDERS = Service("orders")
 
@@ -20,9 +13,7 @@ async def orders_by_id(
     upstream: Upstream, ids: list[str], scope: CallScope
 ) -> dict[str, JsonObject]:
     """Orders by id; unknown ids are absent from the answer."""
-    request = RestRequest("/orders", {"ids": ",".join(ids)})
-    answer = expect_object(await upstream.call(request, scope), "orders", "orders")
-    return index_by_id(expect_list(answer, "orders", "orders", "orders"), "orders", "orders")
+    return await records_by_id(upstream, "/orders", "orders", ids, scope)
 
 
 async def list_orders(
@@ -34,11 +25,7 @@ async def list_orders(
         params["after"] = after
     if status is not None:
         params["status"] = status
-    page = expect_object(
-        await upstream.call(RestRequest("/orders", params), scope), "orders", "orders"
-    )
-    expect_list(page, "orders", "orders", "orders")
-    return page
+    return await page_of(upstream, "/orders", "orders", params, scope)
 
 
 async def orders_of_users(
