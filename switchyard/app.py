@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import strawberry
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -35,9 +36,11 @@ from switchyard.context import RequestContext
 from switchyard.cost import CostModel, EstimateCache
 from switchyard.deadline import Deadline
 from switchyard.debug import COST_HEADER, DEBUG_HEADER, DebugRecord
-from switchyard.errors import BadRequest, error_response
+from switchyard.documents import DocumentCache
+from switchyard.errors import BadRequest, NotFound, error_response
 from switchyard.graph import Graph, GraphLoadError, load_graph
-from switchyard.pipeline import assemble, present_errors, respond
+from switchyard.limits import exceeded, limit_error, nesting_depth
+from switchyard.pipeline import assemble, limit_response_size, present_errors, respond
 from switchyard.routing import executes_graphql
 from switchyard.upstream.upstream import Upstreams
 
@@ -62,6 +65,7 @@ class Gateway:
         self.graph = graph
         self.budgets_enabled = config.budgets.enabled and config.cost.mode != "off"
         self.estimate_cache = EstimateCache()
+        self.documents = DocumentCache(config.server.document_cache_bytes)
         self.pipeline = assemble(self)
         self.schema: strawberry.Schema = graph.schema_with(self.pipeline.operation)
         self.cost_model = CostModel.from_strawberry(
@@ -138,9 +142,11 @@ class GraphQLView(GraphQL[RequestContext, None]):
 
     def __init__(self, gateway: Gateway) -> None:
         super().__init__(
-            gateway.schema, graphql_ide="graphiql" if gateway.config.ide.enabled else None
+            gateway.schema, graphql_ide="graphiql" if gateway.config.ide_enabled else None
         )
         self.gateway = gateway
+        self.limits = gateway.config.limits
+        self.production = gateway.config.server.production
         self.graphql_path = gateway.config.server.graphql_path
         assets_dir = gateway.config.ide.assets_dir or ide.DEFAULT_ASSET_DIR
         self._ide_page = ide.render_graphiql_page(
@@ -156,12 +162,15 @@ class GraphQLView(GraphQL[RequestContext, None]):
             return
         request = Request(scope, receive)
         response: Response
+        request_id = scope.get("state", {}).get("request_id", "-")
         try:
             response = await self.run(request)
         except HTTPException as exc:
             # Strawberry answers these in plain text; clients get a GraphQL error body.
-            request_id = scope.get("state", {}).get("request_id", "-")
-            response = error_response(BadRequest(exc.reason), request_id)
+            refused = NotFound if exc.status_code == 404 else BadRequest
+            response = error_response(refused(exc.reason), request_id)
+        except GraphQLError as refusal:  # a limit checked while the body was decoded
+            response = error_response(refusal, request_id)
         await response(scope, receive, send)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
@@ -187,15 +196,22 @@ class GraphQLView(GraphQL[RequestContext, None]):
         value = orjson.loads(data)  # orjson's error is a json.JSONDecodeError: a 400 upstream
         if not isinstance(value, dict | list):
             raise HTTPException(400, "The request must be a JSON object.")
+        limit = self.limits.max_variable_depth
+        # The body object holds the variables: one level more than they nest.
+        depth = nesting_depth(value, limit + 1) - 1
+        if exceeded(self.limits, "max_variable_depth", depth):
+            message = f"Variables nest {depth} levels deep; the limit is {limit}."
+            raise limit_error("max_variable_depth", limit, depth, message)
         return value
 
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         context: RequestContext = request.state.graphql_context
-        present_errors(context, result)
+        present_errors(context, result, limits=self.limits, production=self.production)
         body = await super().process_result(request, result)
         respond(context, result, body)
+        limit_response_size(context, body, self.limits.max_response_bytes)
         return body
 
 
@@ -226,7 +242,7 @@ def create_app(config: GatewayConfig, graph: Graph | None = None) -> Starlette:
         Route(config.server.graphql_path, GraphQLView(gateway), methods=["GET", "POST"]),
     ]
     assets_dir: Path = config.ide.assets_dir or ide.DEFAULT_ASSET_DIR
-    if config.ide.enabled and ide.assets_present(assets_dir):
+    if config.ide_enabled and ide.assets_present(assets_dir):
         routes.append(Mount(IDE_ASSETS_PATH, app=ide.ide_asset_app(assets_dir)))
     app = Starlette(
         routes=routes, middleware=gateway.pipeline.middleware, lifespan=gateway.lifespan

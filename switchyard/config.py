@@ -22,10 +22,10 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from switchyard.auth.settings import AuthSettings
 from switchyard.budgets import BudgetSettings
@@ -39,7 +39,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_GRAPHQL_PATH = "/graphql"
 DEFAULT_REQUEST_TIMEOUT = 10.0
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_DOCUMENT_CACHE_BYTES = 64 * 1024 * 1024
 CLI_VARIABLES = frozenset(
     {"SWITCHYARD_CONFIG", "SWITCHYARD_HOST", "SWITCHYARD_PORT", "SWITCHYARD_GRAPH"}
 )
@@ -62,17 +62,35 @@ class ServerSettings(_Section):
     request_timeout: float = Field(
         DEFAULT_REQUEST_TIMEOUT, gt=0, description="deadline shared by every upstream call"
     )
-    max_body_bytes: int = Field(
-        DEFAULT_MAX_BODY_BYTES, ge=1024, description="larger request bodies are refused with 413"
+    mode: Literal["production", "development"] = Field(
+        "production",
+        description="production: introspection by scope only, no suggestions, no debug, no IDE",
+    )
+    introspection_scope: str = Field(
+        "introspection", description="in production, the scope a caller needs to introspect"
     )
     debug: bool = Field(
-        False, description="allow X-Switchyard-Debug: 1 to add extensions.upstreams"
+        False,
+        description="development only: X-Switchyard-Debug: 1 adds extensions.upstreams",
+    )
+    document_cache_bytes: int = Field(
+        DEFAULT_DOCUMENT_CACHE_BYTES, ge=0, description="parsed and validated documents kept"
     )
     log_level: str = Field("info", pattern=r"^(debug|info|warning|error)$")
 
+    @model_validator(mode="after")
+    def _debug_is_for_development(self) -> Self:
+        if self.debug and self.mode == "production":
+            raise ValueError('debug: debug = true needs mode = "development"')
+        return self
+
+    @property
+    def production(self) -> bool:
+        return self.mode == "production"
+
 
 class IdeSettings(_Section):
-    enabled: bool = True
+    enabled: bool | None = Field(None, description="default: on in development, off in production")
     initial_query: str | None = Field(None, description="what GraphiQL's editor shows first")
     initial_headers: dict[str, str] = Field(
         default_factory=dict, description="what GraphiQL's headers pane holds first"
@@ -101,6 +119,11 @@ class GatewayConfig(_Section):
     budgets: BudgetSettings = BudgetSettings()
     upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
     source_dir: Path | None = Field(None, exclude=True, description="the config file's folder")
+
+    @property
+    def ide_enabled(self) -> bool:
+        enabled = self.ide.enabled
+        return not self.server.production if enabled is None else enabled
 
 
 def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -175,6 +198,8 @@ def describe_errors(exc: ValidationError) -> str:
     for error in exc.errors(include_input=False, include_url=False):
         key = ".".join(str(part) for part in error["loc"]) or "(root)"
         message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        if error["type"] == "value_error":
+            message = str(error.get("ctx", {}).get("error", message))
         problems.append(f"{key}: {message}")
     return "; ".join(problems)
 

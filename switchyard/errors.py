@@ -22,6 +22,7 @@ and a generic message.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
@@ -40,6 +41,7 @@ from switchyard.upstream.errors import (
 )
 
 logger = logging.getLogger("switchyard.operation")
+_SUGGESTION = re.compile(r" Did you mean [^?]*\?")
 
 
 class ErrorCode(StrEnum):
@@ -49,7 +51,7 @@ class ErrorCode(StrEnum):
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     BAD_USER_INPUT = "BAD_USER_INPUT"
     BAD_REQUEST = "BAD_REQUEST"
-    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    OPERATION_LIMIT_EXCEEDED = "OPERATION_LIMIT_EXCEEDED"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     NOT_FOUND = "NOT_FOUND"
@@ -68,10 +70,19 @@ REQUEST_ERROR_STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.BAD_REQUEST: 400,
     ErrorCode.COST_LIMIT_EXCEEDED: 400,
     ErrorCode.UNAUTHENTICATED: 401,
-    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.OPERATION_LIMIT_EXCEEDED: 400,
     ErrorCode.RATE_LIMITED: 429,
 }
 """The HTTP status of a request refused before execution, by the code of its error."""
+
+LIMIT_STATUS: Mapping[str, int] = {
+    "max_body_bytes": 413,
+    "max_header_count": 431,
+    "max_header_bytes": 431,
+}
+"""Limits of the HTTP request itself answer their own status; the others are 400."""
 
 
 class GraphError(Exception):
@@ -95,8 +106,8 @@ class BadRequest(GraphError):
     code = ErrorCode.BAD_REQUEST
 
 
-class PayloadTooLarge(GraphError):
-    code = ErrorCode.PAYLOAD_TOO_LARGE
+class NotFound(GraphError):
+    code = ErrorCode.NOT_FOUND
 
 
 class Unauthenticated(GraphError):
@@ -132,8 +143,18 @@ _UPSTREAM_ERRORS: dict[type[UpstreamError], tuple[ErrorCode, str]] = {
 }
 
 
-def present_error(error: GraphQLError, request_id: str, *, debug: bool = False) -> GraphQLError:
-    """The client-facing copy of ``error``: safe message, stable code, the request id."""
+def present_error(
+    error: GraphQLError, request_id: str, *, debug: bool = False, hide_suggestions: bool = False
+) -> GraphQLError:
+    """The client-facing copy of ``error``: safe message, stable code, the request id.
+
+    ``hide_suggestions`` (production) drops graphql-core's "Did you mean ...?", which would
+    tell a stranger the schema's field names::
+
+        >>> error = GraphQLError('Cannot query field "nme" on type "User". Did you mean "name"?')
+        >>> present_error(error, "r1", hide_suggestions=True).message
+        'Cannot query field "nme" on type "User".'
+    """
     original = error.original_error
     extensions: dict[str, object]
     if isinstance(original, GraphError):
@@ -148,6 +169,8 @@ def present_error(error: GraphQLError, request_id: str, *, debug: bool = False) 
             extensions["service"] = original.upstream
     elif original is None or isinstance(original, GraphQLError):
         message = error.message
+        if hide_suggestions:
+            message = _SUGGESTION.sub("", message)
         extensions = {**(error.extensions or {}), "code": code_of_request_error(error).value}
     else:
         logger.error(
@@ -192,15 +215,21 @@ def response_status(errors: Sequence[GraphQLError], *, has_data: bool) -> int:
     """
     if has_data or not errors or any(e.path for e in errors):
         return 200
-    statuses = [REQUEST_ERROR_STATUS.get(code) if (code := _code(e)) else None for e in errors]
+    statuses = [_status(e) for e in errors]
     if any(status is None for status in statuses):
         return 200
     return max(status for status in statuses if status is not None)
 
 
-def _code(error: GraphQLError) -> ErrorCode | None:
-    code = (error.extensions or {}).get("code")
-    return ErrorCode(code) if isinstance(code, str) and code in ErrorCode.__members__ else None
+def _status(error: GraphQLError) -> int | None:
+    extensions = error.extensions or {}
+    code = extensions.get("code")
+    if not isinstance(code, str) or code not in ErrorCode.__members__:
+        return None
+    limit = extensions.get("limit")
+    if isinstance(limit, dict) and limit.get("name") in LIMIT_STATUS:
+        return LIMIT_STATUS[limit["name"]]
+    return REQUEST_ERROR_STATUS.get(ErrorCode(code))
 
 
 def error_body(errors: Sequence[GraphQLError], **fields: Any) -> dict[str, Any]:
@@ -209,13 +238,15 @@ def error_body(errors: Sequence[GraphQLError], **fields: Any) -> dict[str, Any]:
 
 
 def error_response(
-    error: GraphError,
+    error: GraphError | GraphQLError,
     request_id: str,
     *,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """A whole HTTP answer for a request refused at the edge (401, 413, a body that is not JSON)."""
-    presented = present_error(GraphQLError(error.message, original_error=error), request_id)
+    if isinstance(error, GraphError):
+        error = GraphQLError(error.message, original_error=error)
+    presented = present_error(error, request_id)
     status = response_status([presented], has_data=False)
     return Response(
         orjson.dumps(error_body([presented])),

@@ -1,32 +1,45 @@
-"""HTTP edge: a request body larger than the limit is refused with 413 before anything reads it.
+"""HTTP edge: request headers and bodies over their limits are refused before anything reads them.
 
-    Middleware(BodyLimitMiddleware, max_body_bytes=1_048_576)
+    Middleware(HttpLimitsMiddleware, settings=config.limits)
 
-A declared ``Content-Length`` over the limit is refused at once; a body sent
-without one is counted as it arrives and refused as soon as it passes the limit.
+Too many or too large headers answer 431; a declared ``Content-Length`` over
+``max_body_bytes`` is refused at once with 413, and a body sent without one is
+counted as it arrives and refused as soon as it passes the limit, the rest
+left unread. Refusals are ``OPERATION_LIMIT_EXCEEDED`` errors naming the limit.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from switchyard.errors import PayloadTooLarge, error_response
+from switchyard.errors import error_response
+from switchyard.limits import LimitName, LimitSettings, exceeded, limit_error
 
 
-class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+class HttpLimitsMiddleware:
+    def __init__(self, app: ASGIApp, *, settings: LimitSettings) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
+        self.settings = settings
+        self.max_body_bytes = settings.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = scope["headers"]
+        header_bytes = sum(len(name) + len(value) for name, value in headers)
+        for name, measured, what in (
+            ("max_header_count", len(headers), "headers"),
+            ("max_header_bytes", header_bytes, "bytes of headers"),
+        ):
+            if exceeded(self.settings, name, measured):  # type: ignore[arg-type]
+                await self._refuse(scope, receive, send, name, measured, what)  # type: ignore[arg-type]
+                return
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
-            await self._refuse(scope, receive, send)
+        if declared is not None and exceeded(self.settings, "max_body_bytes", declared):
+            await self._refuse(scope, receive, send, "max_body_bytes", declared, "bytes of body")
             return
-        if declared is not None:
+        if declared is not None or not self.max_body_bytes:
             await self.app(scope, receive, send)
             return
         # Without a declared length, read the body here (the view reads all of it anyway).
@@ -38,8 +51,8 @@ class BodyLimitMiddleware:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                await self._refuse(scope, receive, send)
+            if exceeded(self.settings, "max_body_bytes", size):
+                await self._refuse(scope, receive, send, "max_body_bytes", size, "bytes of body")
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -56,10 +69,23 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        name: LimitName,
+        measured: int,
+        what: str,
+    ) -> None:
+        allowed: int = getattr(self.settings, name)
         request_id = scope.get("state", {}).get("request_id", "-")
-        refusal = PayloadTooLarge(f"The request body is larger than {self.max_body_bytes} bytes.")
-        await error_response(refusal, request_id)(scope, receive, send)
+        message = f"The request has {'at least ' if name == 'max_body_bytes' else ''}"
+        message += f"{measured} {what}; the limit is {allowed}."
+        response = error_response(limit_error(name, allowed, measured, message), request_id)
+        # Say so before the client sends the rest: the connection is not reused.
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -1,18 +1,22 @@
 """The request pipeline: every stage a GraphQL request passes through, in order, assembled here.
 
-    stage            unit                                   decides
-    ---------------  -------------------------------------  ---------------------------------------
-    http             RequestIdMiddleware, BodyLimitMiddleware  the request id; 413 for a large body
-    authenticate     AuthenticationMiddleware               who is calling; 401 for bad credentials
-    parse            ParserCache                            the document (parsed once per text)
-    validate         ValidationCache                        whether it fits the schema
-    limits           OperationLimits                        whether it is too deep or too aliased
-    cost             CostAnalysis                           what it costs; refuse above max_cost
-    budget           BudgetStage.charge                     whether the caller's budget admits it
-    execute          graphql-core over the graph            the data, fanned out through loaders
-    present          present_errors                         what clients see of each error
-    respond          respond                                the status, headers and extensions
-    settle           BudgetStage.settle                     the refund of points left unused
+    stage         unit                              decides
+    ------------  --------------------------------  -------------------------------------------
+    http          RequestIdMiddleware,              the request id; 413/431 for a body or
+                  HttpLimitsMiddleware              headers over their limits
+    authenticate  AuthenticationMiddleware          who is calling; 401 for bad credentials
+    parse         CachedDocuments.on_parse          the document, parsed once per text, within
+                                                    the byte and token limits
+    validate      CachedDocuments.on_validate       whether it fits the schema (cached)
+    limits        OperationLimits,                  whether its shape is within the limits;
+                  IntrospectionPolicy               who may introspect (production)
+    cost          CostAnalysis                      what it costs; refuse above max_cost
+    budget        BudgetStage.charge                whether the caller's budget admits it
+    execute       graphql-core over the graph       the data, fanned out through loaders
+    present       present_errors                    what clients see of each error, how many
+    respond       respond                           the status, headers, extensions; the
+                                                    response's size
+    settle        BudgetStage.settle                the refund of points left unused
 
 The first two are ASGI middleware (outermost first), ``parse`` to ``settle``
 run as Strawberry extensions around execution (``budget`` and ``settle`` are
@@ -24,31 +28,36 @@ one more entry in ``assemble``.
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+import orjson
+from graphql import GraphQLError
 from starlette.middleware import Middleware
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from switchyard.auth.backend import Authenticator
 from switchyard.auth.middleware import AuthenticationMiddleware
-from switchyard.body_limit import BodyLimitMiddleware
 from switchyard.context import RequestContext
 from switchyard.cost import CostAnalysis, CostMeasurement, CostReport
+from switchyard.documents import CachedDocuments
 from switchyard.errors import present_error, response_status
-from switchyard.limits import OperationLimits
+from switchyard.http_limits import HttpLimitsMiddleware
+from switchyard.introspection import IntrospectionPolicy
+from switchyard.limits import LimitSettings, OperationLimits, limit_error
 from switchyard.rate_limit import CostRateLimiter, cost_breakdown, cost_extension
 from switchyard.request_id import RequestIdMiddleware
 
 if TYPE_CHECKING:
     from switchyard.app import Gateway
 
-DOCUMENT_CACHE_SIZE = 512
-"""Distinct operation texts whose parsed and validated documents are kept."""
+logger = logging.getLogger("switchyard.request")
 
 ExtensionFactory = Callable[[], SchemaExtension]
 
@@ -116,7 +125,7 @@ def assemble(gateway: Gateway) -> Pipeline:
     http(
         Stage.HTTP,
         Middleware(RequestIdMiddleware),
-        Middleware(BodyLimitMiddleware, max_body_bytes=config.server.max_body_bytes),
+        Middleware(HttpLimitsMiddleware, settings=config.limits),
     )
     http(
         Stage.AUTHENTICATE,
@@ -126,9 +135,13 @@ def assemble(gateway: Gateway) -> Pipeline:
             graphql_path=config.server.graphql_path,
         ),
     )
-    around_execution(Stage.PARSE, lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE))
-    around_execution(Stage.VALIDATE, lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE))
+    documents = CachedDocuments.factory(gateway.documents, config.limits)
+    around_execution(Stage.PARSE, documents)
+    stages.append(Stage.VALIDATE)  # the same unit: validation results live with the document
     around_execution(Stage.LIMITS, OperationLimits.factory(config.limits))
+    if config.server.production:
+        scope = config.server.introspection_scope
+        operation.append(lambda: IntrospectionPolicy(scope))
     budget = BudgetStage(gateway) if gateway.budgets_enabled else None
     cost_settings = config.cost
     around_execution(
@@ -147,11 +160,37 @@ def assemble(gateway: Gateway) -> Pipeline:
     return Pipeline(middleware=middleware, operation=operation, stages=stages)
 
 
-def present_errors(context: RequestContext, result: ExecutionResult) -> None:
-    """``present``: every error masked the same way, whichever stage raised it."""
-    if result.errors:
-        debug = context.debug is not None
-        result.errors = [present_error(e, context.request_id, debug=debug) for e in result.errors]
+def present_errors(
+    context: RequestContext, result: ExecutionResult, *, limits: LimitSettings, production: bool
+) -> None:
+    """``present``: every error masked the same way, whichever stage raised it; at most
+    ``max_errors`` of them, then one saying how many more there were."""
+    errors = result.errors
+    if not errors:
+        return
+    debug = context.debug is not None
+    cap = limits.max_errors
+    shown = errors if not cap or len(errors) <= cap else errors[:cap]
+    presented = [
+        present_error(e, context.request_id, debug=debug, hide_suggestions=production)
+        for e in shown
+    ]
+    if len(shown) < len(errors):
+        left_out = len(errors) - len(shown)
+        message = f"{left_out} more errors were left out."
+        presented.append(limit_error("max_errors", cap, len(errors), message))
+    result.errors = presented
+    _log_client_errors(context, presented)
+
+
+def _log_client_errors(context: RequestContext, errors: list[GraphQLError]) -> None:
+    """One line per answer with errors: a client's mistakes are not the gateway's errors."""
+    codes = Counter(str((e.extensions or {}).get("code")) for e in errors)
+    logger.info(
+        "answered with errors: %s",
+        ", ".join(f"{code} x{count}" for code, count in codes.most_common()),
+        extra={"request_id": context.request_id, "stage": Stage.PRESENT.value},
+    )
 
 
 def respond(context: RequestContext, result: ExecutionResult, body: GraphQLHTTPResponse) -> None:
@@ -171,3 +210,16 @@ def respond(context: RequestContext, result: ExecutionResult, body: GraphQLHTTPR
     context.response.status_code = response_status(
         result.errors or [], has_data=result.data is not None
     )
+
+
+def limit_response_size(context: RequestContext, body: GraphQLHTTPResponse, maximum: int) -> None:
+    """``respond``, last: an answer over ``max_response_bytes`` becomes one error, not its bytes."""
+    if not maximum:
+        return
+    size = len(orjson.dumps(body))
+    if size <= maximum:
+        return
+    message = f"The answer would have {size} bytes; the limit is {maximum}."
+    refusal = limit_error("max_response_bytes", maximum, size, message)
+    body["data"] = None
+    body["errors"] = [present_error(refusal, context.request_id).formatted]

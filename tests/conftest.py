@@ -57,7 +57,9 @@ def gateway_settings(
 ) -> dict[str, Any]:
     """A config dict for a gateway over ``addresses``; ``sections`` merge into the defaults."""
     data: dict[str, Any] = {
-        "server": {"debug": True, "request_timeout": 5.0},
+        # Development mode: the tests read extensions.upstreams (debug) and introspect;
+        # production mode is the subject of test_production.py.
+        "server": {"mode": "development", "debug": True, "request_timeout": 5.0},
         # Cost extensions are the subject of test_rate_limit.py; elsewhere they would
         # only add extensions.cost to every body compared.
         "cost": {"mode": "off"},

@@ -1,0 +1,148 @@
+"""The ``parse`` and ``validate`` stages: each query text parsed and validated once, within limits.
+
+    DocumentCache(max_bytes=64 * 1024 * 1024)
+
+Documents are kept by their text in one LRU bounded by bytes, not entries: a
+parsed document weighs up to about ``AST_BYTES_PER_CHARACTER`` bytes per
+character of its text (measured with tracemalloc on dense queries), so many
+small documents or a few large ones fit in the same memory. Before parsing,
+the text's size is checked (``max_document_bytes``); the parser itself stops at
+``max_tokens`` (graphql-core counts comments too), so an oversized document is
+never read to its end.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse, validate
+from strawberry.extensions import SchemaExtension
+
+from switchyard.limits import LimitSettings, exceeded, limit_error
+
+AST_BYTES_PER_CHARACTER = 128
+ENTRY_OVERHEAD_BYTES = 2048
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class CachedDocument:
+    document: DocumentNode
+    weight: int
+    validated: dict[tuple[Any, ...], list[GraphQLError]] = field(default_factory=dict)
+    """Validation errors by the tuple of rules they were found with."""
+
+
+class DocumentCache:
+    """Parsed documents and their validation results by query text, bounded by bytes.
+
+    >>> cache = DocumentCache(max_bytes=1_000_000)
+    >>> document = cache.parse("{ a }", {})
+    >>> cache.parse("{ a }", {}) is document, len(cache)
+    (True, 1)
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._entries: OrderedDict[str, CachedDocument] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def parse(self, query: str, options: dict[str, Any]) -> DocumentNode:
+        """The document of ``query``; a syntax error is raised, and not kept."""
+        entry = self._entries.get(query)
+        if entry is not None:
+            self._entries.move_to_end(query)
+            return entry.document
+        document = parse(query, **options)
+        self._keep(query, document)
+        return document
+
+    def validate(
+        self, schema: GraphQLSchema, query: str, document: DocumentNode, rules: Sequence[Any]
+    ) -> list[GraphQLError]:
+        """``validate``'s errors for ``document``, found once per set of rules."""
+        key = tuple(rules)
+        entry = self._entries.get(query)
+        if entry is None or entry.document is not document:
+            return validate(schema, document, key)
+        errors = entry.validated.get(key)
+        if errors is None:
+            errors = entry.validated[key] = validate(schema, document, key)
+        return errors
+
+    def _keep(self, query: str, document: DocumentNode) -> None:
+        weight = ENTRY_OVERHEAD_BYTES + AST_BYTES_PER_CHARACTER * len(query)
+        if weight > self.max_bytes:
+            return
+        self._entries[query] = CachedDocument(document, weight)
+        self.size += weight
+        while self.size > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self.size -= evicted.weight
+
+
+class CachedDocuments(SchemaExtension):
+    """The ``parse`` and ``validate`` stages over one ``DocumentCache``."""
+
+    def __init__(self, cache: DocumentCache, limits: LimitSettings) -> None:
+        self.cache = cache
+        self.limits = limits
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        query = context.query
+        if query is not None and context.graphql_document is None:
+            context.graphql_document = self._parse(query)
+        yield
+
+    def _parse(self, query: str) -> DocumentNode:
+        limits = self.limits
+        # Characters are at most 4 bytes: counting bytes is needed only near the limit.
+        if len(query) * 4 > limits.max_document_bytes:
+            size = len(query.encode())
+            if exceeded(limits, "max_document_bytes", size):
+                raise limit_error(
+                    "max_document_bytes",
+                    limits.max_document_bytes,
+                    size,
+                    f"The document has {size} bytes; the limit is {limits.max_document_bytes}.",
+                )
+        max_tokens = limits.max_tokens if "max_tokens" not in limits.warn else 0
+        options = {"max_tokens": max_tokens} if max_tokens else {}
+        try:
+            return self.cache.parse(query, options)
+        except GraphQLError as error:
+            if max_tokens and error.message == _too_many_tokens(max_tokens):
+                raise limit_error(
+                    "max_tokens",
+                    max_tokens,
+                    max_tokens + 1,
+                    f"The document has more than {max_tokens} tokens; parsing stopped there.",
+                ) from None
+            raise
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is not None and context.query is not None:
+            context.pre_execution_errors = self.cache.validate(
+                context.schema._schema,
+                context.query,
+                context.graphql_document,
+                context.validation_rules,
+            )
+        yield
+
+    @classmethod
+    def factory(cls, cache: DocumentCache, limits: LimitSettings) -> Callable[[], SchemaExtension]:
+        return lambda: cls(cache, limits)
+
+
+def _too_many_tokens(max_tokens: int) -> str:
+    # graphql-core's wording (3.3), the one way its parser says it stopped at the limit.
+    return f"Syntax Error: Document contains more than {max_tokens} tokens. Parsing aborted."
