@@ -1,4 +1,5 @@
-"""The ``parse`` and ``validate`` stages: each query text parsed and validated once, within limits.
+"""The ``parse``, ``limits`` and ``validate`` stages: each query text parsed, checked and validated
+once, within the limits.
 
     DocumentCache(max_bytes=64 * 1024 * 1024)
 
@@ -21,7 +22,7 @@ from typing import Any
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse, validate
 from strawberry.extensions import SchemaExtension
 
-from switchyard.limits import LimitSettings, exceeded, limit_error
+from switchyard.limits import LimitSettings, OperationLimits, exceeded, limit_error
 
 AST_BYTES_PER_CHARACTER = 128
 ENTRY_OVERHEAD_BYTES = 2048
@@ -64,17 +65,23 @@ class DocumentCache:
         return document
 
     def validate(
-        self, schema: GraphQLSchema, query: str, document: DocumentNode, rules: Sequence[Any]
+        self,
+        schema: GraphQLSchema,
+        query: str,
+        document: DocumentNode,
+        rules: Sequence[Any],
+        limits: OperationLimits | None = None,
     ) -> list[GraphQLError]:
-        """``validate``'s errors for ``document``, found once per set of rules."""
+        """The limits' refusals for ``document``, else ``validate``'s errors; found once per
+        set of rules."""
         key = tuple(rules)
         entry = self._entries.get(query)
-        if entry is None or entry.document is not document:
-            return validate(schema, document, key)
-        errors = entry.validated.get(key)
-        if errors is None:
-            errors = entry.validated[key] = validate(schema, document, key)
-        return errors
+        if entry is not None and entry.document is document:
+            errors = entry.validated.get(key)
+            if errors is None:
+                errors = entry.validated[key] = _validate(schema, document, key, limits)
+            return errors
+        return _validate(schema, document, key, limits)
 
     def _keep(self, query: str, document: DocumentNode) -> None:
         weight = ENTRY_OVERHEAD_BYTES + AST_BYTES_PER_CHARACTER * len(query)
@@ -90,9 +97,12 @@ class DocumentCache:
 class CachedDocuments(SchemaExtension):
     """The ``parse`` and ``validate`` stages over one ``DocumentCache``."""
 
-    def __init__(self, cache: DocumentCache, limits: LimitSettings) -> None:
+    def __init__(
+        self, cache: DocumentCache, limits: LimitSettings, shape: OperationLimits | None
+    ) -> None:
         self.cache = cache
         self.limits = limits
+        self.shape = shape
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -135,12 +145,24 @@ class CachedDocuments(SchemaExtension):
                 context.query,
                 context.graphql_document,
                 context.validation_rules,
+                self.shape,
             )
         yield
 
     @classmethod
     def factory(cls, cache: DocumentCache, limits: LimitSettings) -> Callable[[], SchemaExtension]:
-        return lambda: cls(cache, limits)
+        shape = OperationLimits.from_settings(limits)
+        return lambda: cls(cache, limits, shape)
+
+
+def _validate(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    rules: tuple[Any, ...],
+    limits: OperationLimits | None,
+) -> list[GraphQLError]:
+    refusals = limits.check(document) if limits is not None else []
+    return refusals or validate(schema, document, rules)
 
 
 def _too_many_tokens(max_tokens: int) -> str:

@@ -15,9 +15,9 @@ names the limit with the allowed and the measured value::
 Where each is checked: body and header sizes at the HTTP edge
 (``switchyard.http_limits``), document bytes and tokens while parsing
 (``switchyard.documents``: the parser stops at the token limit), the shape of
-the operation as a validation rule here (cached with validation), variables'
-nesting when the body is decoded, and the response's bytes and error count
-when it is shaped. 0 turns a limit off.
+the operation here, on the parsed document before validation (the verdict is
+cached with it), variables' nesting when the body is decoded, and the
+response's bytes and error count when it is shaped. 0 turns a limit off.
 
 The shape is measured in one walk, through fragments::
 
@@ -31,24 +31,22 @@ The shape is measured in one walk, through fragments::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
-    Node,
     OperationDefinitionNode,
     SelectionSetNode,
-    ValidationContext,
-    ValidationRule,
 )
 from pydantic import BaseModel, ConfigDict, Field
-from strawberry.extensions import SchemaExtension
 
 from switchyard.errors import ErrorCode
 
@@ -64,6 +62,7 @@ LimitName = Literal[
     "max_aliases",
     "max_root_fields",
     "max_selections",
+    "max_repeated_fields",
     "max_directives_per_field",
     "max_directives",
     "max_fragments",
@@ -76,8 +75,11 @@ LimitName = Literal[
 class LimitSettings(BaseModel):
     """``[limits]``: what one request may ask; 0 turns a limit off.
 
-    The defaults were chosen with ``python -m bench.limits``: the worst document
-    they admit parses and validates in well under 50 ms on a 2-core machine.
+    The defaults were chosen with ``python -m bench.limits``: the worst documents
+    they admit parse, pass the limits and validate in under 50 ms on a shared
+    2-core machine (graphql-core parses about 100 tokens a millisecond, and its
+    overlapping-fields rule is quadratic in fields of one name, hence
+    ``max_repeated_fields``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -86,11 +88,14 @@ class LimitSettings(BaseModel):
     max_header_count: int = Field(100, ge=0, description="request headers (431)")
     max_header_bytes: int = Field(32 * 1024, ge=0, description="all request headers (431)")
     max_document_bytes: int = Field(64 * 1024, ge=0, description="the query text")
-    max_tokens: int = Field(4000, ge=0, description="lexical tokens, comments included")
+    max_tokens: int = Field(2000, ge=0, description="lexical tokens, comments included")
     max_depth: int = Field(15, ge=0, description="nested fields (introspection not counted)")
     max_aliases: int = Field(30, ge=0, description="aliased fields, fragments included")
     max_root_fields: int = Field(20, ge=0, description="fields at the operation's root")
-    max_selections: int = Field(200, ge=0, description="fields in one selection set")
+    max_selections: int = Field(50, ge=0, description="fields in one selection set")
+    max_repeated_fields: int = Field(
+        5, ge=0, description="fields of one response name in one selection set"
+    )
     max_directives_per_field: int = Field(4, ge=0)
     max_directives: int = Field(50, ge=0, description="directives in the whole operation")
     max_fragments: int = Field(30, ge=0, description="distinct fragments spread")
@@ -135,86 +140,103 @@ def exceeded(settings: LimitSettings, name: LimitName, measured: int) -> bool:
 
 @dataclass(slots=True)
 class Shape:
-    """What the limits measure of one operation."""
+    """What the limits measure of one operation (or of one selection set in it)."""
 
     depth: int = 0
     aliases: int = 0
-    root_fields: int = 0
+    fields: int = 0
+    """Fields at this level, those of fragments spread here included (root fields, at the root)."""
     widest_selection: int = 0
+    names: Counter[str] = field(default_factory=Counter)
+    """Response names at this level, fragments' included."""
+    most_repeated: int = 0
+    """The most fields sharing one response name in any one selection set: graphql-core's
+    check that such fields merge compares them pairwise."""
     directives: int = 0
     most_directives_on_a_field: int = 0
-    fragments: set[str] = field(default_factory=set)
+    fragments: frozenset[str] = frozenset()
+
+    @property
+    def root_fields(self) -> int:
+        return self.fields
+
+    def add_below(self, child: Shape) -> None:
+        """What a field's own selection set holds."""
+        self.aliases += child.aliases
+        self.directives += child.directives
+        self.widest_selection = max(self.widest_selection, child.widest_selection)
+        self.most_repeated = max(self.most_repeated, child.most_repeated)
+        self.most_directives_on_a_field = max(
+            self.most_directives_on_a_field, child.most_directives_on_a_field
+        )
+        self.fragments |= child.fragments
+
+    def add_alongside(self, part: Shape) -> None:
+        """What a fragment brings to the level it is spread at."""
+        self.add_below(part)
+        self.fields += part.fields
+        self.names.update(part.names)
+        self.depth = max(self.depth, part.depth)
 
 
 def measure(
     operation: OperationDefinitionNode, fragments: Mapping[str, FragmentDefinitionNode]
 ) -> Shape:
-    """The shape of ``operation``, each fragment counted where it is spread."""
-    shape = Shape(root_fields=_count_fields(operation.selection_set, fragments, frozenset()))
-    shape.directives = len(operation.directives or ())
-    shape.depth = _walk(operation.selection_set, fragments, frozenset(), shape)
+    """The shape of ``operation``, each fragment counted wherever it is spread.
+
+    Each fragment is measured once and its shape reused, so fragments spreading
+    each other twice over cannot make the measure exponential; a cycle (which
+    validation reports) counts as empty.
+    """
+    shape = _Measure(fragments).selection_set(operation.selection_set)
+    shape.directives += len(operation.directives or ())
     return shape
 
 
-def _count_fields(
-    selection_set: SelectionSetNode | None,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    seen: frozenset[str],
-) -> int:
-    """Fields a selection set selects, fragments' own fields included."""
-    total = 0
-    for selection in selection_set.selections if selection_set else ():
-        if isinstance(selection, FieldNode):
-            total += 1
-        else:
-            inner, inner_seen = _inner(selection, fragments, seen)
-            total += _count_fields(inner, fragments, inner_seen)
-    return total
+class _Measure:
+    def __init__(self, fragments: Mapping[str, FragmentDefinitionNode]) -> None:
+        self.fragments = fragments
+        self.measured: dict[str, Shape] = {}
+        self.entered: set[str] = set()
 
+    def selection_set(self, selection_set: SelectionSetNode) -> Shape:
+        shape = Shape()
+        for selection in selection_set.selections:
+            directives = len(selection.directives or ())
+            shape.directives += directives
+            if isinstance(selection, FieldNode):
+                shape.fields += 1
+                shape.names[(selection.alias or selection.name).value] += 1
+                shape.aliases += selection.alias is not None
+                shape.most_directives_on_a_field = max(shape.most_directives_on_a_field, directives)
+                below = Shape()
+                if selection.selection_set is not None:
+                    below = self.selection_set(selection.selection_set)
+                    shape.add_below(below)
+                if not selection.name.value.startswith("__"):
+                    shape.depth = max(shape.depth, 1 + below.depth)
+            elif isinstance(selection, InlineFragmentNode):
+                shape.add_alongside(self.selection_set(selection.selection_set))
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                shape.add_alongside(self.fragment(name))
+                shape.fragments |= {name}
+        shape.widest_selection = max(shape.widest_selection, shape.fields)
+        if shape.names:
+            shape.most_repeated = max(shape.most_repeated, max(shape.names.values()))
+        return shape
 
-def _inner(
-    selection: Node, fragments: Mapping[str, FragmentDefinitionNode], seen: frozenset[str]
-) -> tuple[SelectionSetNode | None, frozenset[str]]:
-    """The selection set a fragment brings; a fragment is not entered twice on one path, so a
-    cycle (which validation reports) cannot recurse forever."""
-    if isinstance(selection, InlineFragmentNode):
-        return selection.selection_set, seen
-    if isinstance(selection, FragmentSpreadNode):
-        name = selection.name.value
-        fragment = fragments.get(name)
-        if fragment is not None and name not in seen:
-            return fragment.selection_set, seen | {name}
-    return None, seen
-
-
-def _walk(
-    selection_set: SelectionSetNode | None,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    seen: frozenset[str],
-    shape: Shape,
-) -> int:
-    """Accumulate into ``shape``; return the depth under ``selection_set``."""
-    if selection_set is None:
-        return 0
-    shape.widest_selection = max(
-        shape.widest_selection, _count_fields(selection_set, fragments, seen)
-    )
-    deepest = 0
-    for selection in selection_set.selections:
-        directives = len(selection.directives or ())
-        shape.directives += directives
-        if isinstance(selection, FieldNode):
-            shape.most_directives_on_a_field = max(shape.most_directives_on_a_field, directives)
-            shape.aliases += selection.alias is not None
-            depth = _walk(selection.selection_set, fragments, seen, shape)
-            if not selection.name.value.startswith("__"):
-                deepest = max(deepest, 1 + depth)
-            continue
-        if isinstance(selection, FragmentSpreadNode):
-            shape.fragments.add(selection.name.value)
-        inner, inner_seen = _inner(selection, fragments, seen)
-        deepest = max(deepest, _walk(inner, fragments, inner_seen, shape))
-    return deepest
+    def fragment(self, name: str) -> Shape:
+        known = self.measured.get(name)
+        if known is not None:
+            return known
+        definition = self.fragments.get(name)
+        if definition is None or name in self.entered:
+            return Shape()
+        self.entered.add(name)
+        shape = self.measured[name] = self.selection_set(definition.selection_set)
+        self.entered.discard(name)
+        return shape
 
 
 def _refusals(settings: LimitSettings, shape: Shape) -> Iterator[tuple[LimitName, int, str]]:
@@ -223,6 +245,11 @@ def _refusals(settings: LimitSettings, shape: Shape) -> Iterator[tuple[LimitName
         ("max_aliases", shape.aliases, "{m} aliases found. Allowed: {a}."),
         ("max_root_fields", shape.root_fields, "{m} root fields found. Allowed: {a}."),
         ("max_selections", shape.widest_selection, "{m} fields in one selection. Allowed: {a}."),
+        (
+            "max_repeated_fields",
+            shape.most_repeated,
+            "{m} fields of one name in one selection. Allowed: {a}.",
+        ),
         (
             "max_directives_per_field",
             shape.most_directives_on_a_field,
@@ -236,57 +263,45 @@ def _refusals(settings: LimitSettings, shape: Shape) -> Iterator[tuple[LimitName
             yield name, measured, message.format(m=measured, a=getattr(settings, name))
 
 
-def limits_rule(settings: LimitSettings) -> type[ValidationRule]:
-    """A validation rule enforcing the shape limits on every operation of a document."""
+class OperationLimits:
+    """The ``limits`` stage: the shape of a parsed document, checked before graphql-core's
+    validation (its overlapping-fields rule is quadratic in fields of one name), so a
+    refused document costs a linear walk and nothing more."""
 
-    class OperationLimitsRule(ValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            self.fragments = {
-                d.name.value: d
-                for d in context.document.definitions
-                if isinstance(d, FragmentDefinitionNode)
-            }
+    SHAPE_LIMITS: tuple[LimitName, ...] = (
+        "max_depth",
+        "max_aliases",
+        "max_root_fields",
+        "max_selections",
+        "max_repeated_fields",
+        "max_directives_per_field",
+        "max_directives",
+        "max_fragments",
+    )
 
-        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> Any:
-            shape = measure(node, self.fragments)
-            for name, measured, message in _refusals(settings, shape):
-                allowed = getattr(settings, name)
-                self.report_error(limit_error(name, allowed, measured, message, node))
-            # Fields below are not visited again: the measure saw them all.
-            return self.SKIP
-
-    return OperationLimitsRule
-
-
-class OperationLimits(SchemaExtension):
-    """The ``limits`` stage: adds the shape rule to validation. The rule class is made once,
-    so validation results stay cached."""
-
-    def __init__(self, rule: type[ValidationRule]) -> None:
-        self.rule = rule
-
-    def on_operation(self) -> Iterator[None]:
-        rules = self.execution_context.validation_rules
-        self.execution_context.validation_rules = (*rules, self.rule)
-        yield
+    def __init__(self, settings: LimitSettings) -> None:
+        self.settings = settings
 
     @classmethod
-    def factory(cls, settings: LimitSettings) -> Callable[[], SchemaExtension] | None:
+    def from_settings(cls, settings: LimitSettings) -> OperationLimits | None:
         """The stage's unit, or None when every shape limit is off."""
-        names: tuple[LimitName, ...] = (
-            "max_depth",
-            "max_aliases",
-            "max_root_fields",
-            "max_selections",
-            "max_directives_per_field",
-            "max_directives",
-            "max_fragments",
-        )
-        if not any(getattr(settings, name) for name in names):
+        if not any(getattr(settings, name) for name in cls.SHAPE_LIMITS):
             return None
-        rule = limits_rule(settings)
-        return lambda: cls(rule)
+        return cls(settings)
+
+    def check(self, document: DocumentNode) -> list[GraphQLError]:
+        """The refusals of every operation in ``document`` (empty when it is within limits)."""
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        errors = []
+        for definition in document.definitions:
+            if isinstance(definition, OperationDefinitionNode):
+                shape = measure(definition, fragments)
+                for name, measured, message in _refusals(self.settings, shape):
+                    allowed = getattr(self.settings, name)
+                    errors.append(limit_error(name, allowed, measured, message, definition))
+        return errors
 
 
 def nesting_depth(value: object, limit: int) -> int:

@@ -7,9 +7,9 @@
     authenticate  AuthenticationMiddleware          who is calling; 401 for bad credentials
     parse         CachedDocuments.on_parse          the document, parsed once per text, within
                                                     the byte and token limits
+    limits        OperationLimits.check,            whether its shape is within the limits,
+                  IntrospectionPolicy               before validation; who may introspect
     validate      CachedDocuments.on_validate       whether it fits the schema (cached)
-    limits        OperationLimits,                  whether its shape is within the limits;
-                  IntrospectionPolicy               who may introspect (production)
     cost          CostAnalysis                      what it costs; refuse above max_cost
     budget        BudgetStage.charge                whether the caller's budget admits it
     execute       graphql-core over the graph       the data, fanned out through loaders
@@ -50,7 +50,7 @@ from switchyard.documents import CachedDocuments
 from switchyard.errors import present_error, response_status
 from switchyard.http_limits import HttpLimitsMiddleware
 from switchyard.introspection import IntrospectionPolicy
-from switchyard.limits import LimitSettings, OperationLimits, limit_error
+from switchyard.limits import LimitSettings, limit_error
 from switchyard.rate_limit import CostRateLimiter, cost_breakdown, cost_extension
 from switchyard.request_id import RequestIdMiddleware
 
@@ -68,8 +68,8 @@ class Stage(StrEnum):
     HTTP = "http"
     AUTHENTICATE = "authenticate"
     PARSE = "parse"
-    VALIDATE = "validate"
     LIMITS = "limits"
+    VALIDATE = "validate"
     COST = "cost"
     BUDGET = "budget"
     EXECUTE = "execute"
@@ -135,13 +135,13 @@ def assemble(gateway: Gateway) -> Pipeline:
             graphql_path=config.server.graphql_path,
         ),
     )
-    documents = CachedDocuments.factory(gateway.documents, config.limits)
-    around_execution(Stage.PARSE, documents)
-    stages.append(Stage.VALIDATE)  # the same unit: validation results live with the document
-    around_execution(Stage.LIMITS, OperationLimits.factory(config.limits))
+    # One unit parses, checks the limits and validates: the verdicts live with the document.
+    around_execution(Stage.PARSE, CachedDocuments.factory(gateway.documents, config.limits))
+    stages.append(Stage.LIMITS)
     if config.server.production:
         scope = config.server.introspection_scope
         operation.append(lambda: IntrospectionPolicy(scope))
+    stages.append(Stage.VALIDATE)
     budget = BudgetStage(gateway) if gateway.budgets_enabled else None
     cost_settings = config.cost
     around_execution(

@@ -8,10 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
 
 from services.launcher import DemoPlatform
 from switchyard.config import validate_config
-from switchyard.limits import LimitSettings
+from switchyard.limits import LimitSettings, measure
 from tests.conftest import Backends, gateway_settings, open_gateway, query
 
 ANONYMOUS: dict[str, str] = {}
@@ -51,7 +52,7 @@ def refusal(response: httpx.Response) -> dict[str, Any]:
 
 def test_the_defaults_are_on() -> None:
     defaults = LimitSettings()
-    assert (defaults.max_tokens, defaults.max_depth, defaults.max_aliases) == (4000, 15, 30)
+    assert (defaults.max_tokens, defaults.max_depth, defaults.max_aliases) == (2000, 15, 30)
     assert defaults.max_body_bytes == 256 * 1024
     assert defaults.warn == []
 
@@ -156,7 +157,7 @@ async def test_a_megabyte_document_of_distinct_fields_stops_at_the_token_limit(
     async with open_gateway(config) as client:
         response = await query(client, document)
     assert refusal(response)["name"] == "max_tokens"
-    assert refusal(response)["measured"] == 4001
+    assert refusal(response)["measured"] == 2001
     assert await backends.call_counts() == {}
 
 
@@ -282,3 +283,15 @@ async def test_a_warn_limit_logs_and_lets_the_operation_run(
         response = await query(client, "{ a: __typename b: __typename }")
     assert response.json() == {"data": {"a": "Query", "b": "Query"}}
     assert "operation over a limit: max_aliases = 2, allowed 1 (warn only)" in caplog.text
+
+
+def test_fragments_spread_twice_over_are_measured_once_each() -> None:
+    # F0 spreads F1 twice, F1 spreads F2 twice...: walking it would visit 2**20 fields.
+    fragments = [f"fragment F{k} on Query {{ ...F{k + 1} ...F{k + 1} }}" for k in range(19)]
+    fragments.append("fragment F19 on Query { a: __typename }")
+    document = parse("{ ...F0 } " + " ".join(fragments))
+    operation, *definitions = document.definitions
+    assert isinstance(operation, OperationDefinitionNode)
+    by_name = {d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)}
+    shape = measure(operation, by_name)
+    assert (shape.aliases, shape.root_fields, len(shape.fragments)) == (2**19, 2**19, 20)

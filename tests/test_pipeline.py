@@ -16,6 +16,7 @@ from schema import graph as demo_graph
 from switchyard.app import Gateway
 from switchyard.config import validate_config
 from switchyard.errors import ErrorCode, response_status
+from switchyard.limits import OperationLimits
 from switchyard.pipeline import Stage, assemble
 from tests.conftest import gateway_settings, unreachable_addresses
 
@@ -33,8 +34,8 @@ def test_the_stages_are_listed_in_the_order_a_request_meets_them() -> None:
         "http",
         "authenticate",
         "parse",
-        "validate",
         "limits",
+        "validate",
         "cost",
         "budget",
         "execute",
@@ -46,12 +47,11 @@ def test_the_stages_are_listed_in_the_order_a_request_meets_them() -> None:
 
 
 def test_a_disabled_feature_adds_no_unit_to_the_pipeline() -> None:
-    shape = ("max_depth", "max_aliases", "max_root_fields", "max_selections", "max_fragments")
-    shape_limits_off = dict.fromkeys([*shape, "max_directives_per_field", "max_directives"], 0)
+    shape_limits_off = dict.fromkeys(OperationLimits.SHAPE_LIMITS, 0)
     lean = gateway_for(cost={"mode": "off"}, limits=shape_limits_off)
     full = gateway_for(cost={"mode": "enforce"}, budgets={"enabled": True})
-    assert len(lean.pipeline.operation) == 1  # parse and validate: one document cache
-    assert len(full.pipeline.operation) == 3  # and limits, and cost (with budget and settle)
+    assert len(lean.pipeline.operation) == 1  # parse, limits and validate: one document cache
+    assert len(full.pipeline.operation) == 2  # and cost (with budget and settle)
     assert lean.budgets_enabled is False and full.budgets_enabled is True
     assert [m.cls.__name__ for m in lean.pipeline.middleware] == [  # type: ignore[attr-defined]
         "RequestIdMiddleware",
