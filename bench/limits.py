@@ -7,7 +7,9 @@ limits and validation run) and, for each document below, sends it ``rounds``
 times (each a distinct text, so no cache helps) while a probe asks
 ``/healthz`` every few milliseconds; it prints the longest wait of the probe,
 and, measured in this process for reference, the time to parse, check and
-validate the document. The limits' target: at most 50 ms.
+validate the document. The limits' target: at most 50 ms. Last, it sends
+``--documents`` distinct documents near the byte limit and prints the
+gateway's RSS before and after: the document cache is bounded by bytes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bench.harness import gateway_process, gateway_toml
 from schema import graph
 from services.launcher import find_free_ports
 from services.registry import SERVICE_NAMES
+from switchyard.documents import VALIDATION_MAX_ERRORS
 from switchyard.limits import LimitSettings, OperationLimits
 
 LIMITS = LimitSettings()
@@ -83,7 +86,13 @@ def in_process_ms(document: str) -> tuple[float, int, str]:
     except Exception as error:  # the token limit
         return (time.perf_counter() - started) * 1000, 0, str(error)[:40]
     refusals = limits.check(parsed)
-    errors = refusals or validate(graph.schema._schema, parsed, specified_rules)
+    errors = refusals or validate(
+        graph.schema._schema,
+        parsed,
+        specified_rules,
+        max_errors=VALIDATION_MAX_ERRORS,
+        hide_suggestions=True,
+    )
     elapsed = (time.perf_counter() - started) * 1000
     verdict = "refused: " + refusals[0].message[:30] if refusals else f"{len(errors)} errors"
     return elapsed, len(document), verdict
@@ -112,22 +121,52 @@ async def longest_stall(url: str, document: str, rounds: int) -> float:
     return max(stalls) * 1000
 
 
-async def main(rounds: int) -> None:
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+async def memory(url: str, pid: int, documents: int) -> None:
+    """RSS before and after ``documents`` distinct documents near ``max_document_bytes``."""
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        before = rss_kib(pid)
+        for i in range(documents):
+            padding = f"{i:08d}" * ((LIMITS.max_document_bytes - 200) // 8)
+            document = f'{{ users(first: 1, after: "{padding}") {{ totalCount }} }}'
+            await client.post("/graphql", json={"query": document})
+        after = rss_kib(pid)
+    print(
+        f"{documents} distinct documents of {len(document)} bytes: "
+        f"RSS {before // 1024} MiB -> {after // 1024} MiB"
+    )
+
+
+async def main(rounds: int, documents: int) -> None:
     (port,) = find_free_ports(1)
     nowhere = {
         name: ["127.0.0.1:9" if name in {"catalog", "inventory"} else "http://127.0.0.1:9"]
         for name in SERVICE_NAMES
     }
-    with gateway_process(gateway_toml(nowhere, port, debug=False), port) as gateway:
+    # A production gateway: the one that must stand hostile documents.
+    config = gateway_toml(nowhere, port, debug=False).replace(
+        'log_level = "warning"', 'log_level = "warning"\nmode = "production"'
+    )
+    with gateway_process(config, port) as gateway:
         print(f"{'document':<40} {'bytes':>7} {'in process':>11} {'longest /healthz wait':>22}")
         for name, make in DOCUMENTS.items():
             document = make()
             elapsed, size, verdict = in_process_ms(document)
             stall = await longest_stall(gateway.url, document, rounds)
             print(f"{name:<40} {size:>7} {elapsed:>8.1f} ms {stall:>19.1f} ms   {verdict}")
+        await memory(gateway.url, gateway.pid, documents)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=20)
-    asyncio.run(main(parser.parse_args().rounds))
+    parser.add_argument("--documents", type=int, default=100, help="for the memory check")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.rounds, arguments.documents))

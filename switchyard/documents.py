@@ -24,6 +24,8 @@ from strawberry.extensions import SchemaExtension
 
 from switchyard.limits import LimitSettings, OperationLimits, exceeded, limit_error
 
+VALIDATION_MAX_ERRORS = 20
+"""graphql-core stops validating there: an invalid document costs no more than that."""
 AST_BYTES_PER_CHARACTER = 128
 ENTRY_OVERHEAD_BYTES = 2048
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
@@ -71,6 +73,8 @@ class DocumentCache:
         document: DocumentNode,
         rules: Sequence[Any],
         limits: OperationLimits | None = None,
+        *,
+        hide_suggestions: bool = False,
     ) -> list[GraphQLError]:
         """The limits' refusals for ``document``, else ``validate``'s errors; found once per
         set of rules."""
@@ -79,9 +83,10 @@ class DocumentCache:
         if entry is not None and entry.document is document:
             errors = entry.validated.get(key)
             if errors is None:
-                errors = entry.validated[key] = _validate(schema, document, key, limits)
+                errors = _validate(schema, document, key, limits, hide_suggestions)
+                entry.validated[key] = errors
             return errors
-        return _validate(schema, document, key, limits)
+        return _validate(schema, document, key, limits, hide_suggestions)
 
     def _keep(self, query: str, document: DocumentNode) -> None:
         weight = ENTRY_OVERHEAD_BYTES + AST_BYTES_PER_CHARACTER * len(query)
@@ -98,11 +103,17 @@ class CachedDocuments(SchemaExtension):
     """The ``parse`` and ``validate`` stages over one ``DocumentCache``."""
 
     def __init__(
-        self, cache: DocumentCache, limits: LimitSettings, shape: OperationLimits | None
+        self,
+        cache: DocumentCache,
+        limits: LimitSettings,
+        shape: OperationLimits | None,
+        *,
+        hide_suggestions: bool,
     ) -> None:
         self.cache = cache
         self.limits = limits
         self.shape = shape
+        self.hide_suggestions = hide_suggestions
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -146,13 +157,17 @@ class CachedDocuments(SchemaExtension):
                 context.graphql_document,
                 context.validation_rules,
                 self.shape,
+                hide_suggestions=self.hide_suggestions,
             )
         yield
 
     @classmethod
-    def factory(cls, cache: DocumentCache, limits: LimitSettings) -> Callable[[], SchemaExtension]:
+    def factory(
+        cls, cache: DocumentCache, limits: LimitSettings, *, hide_suggestions: bool
+    ) -> Callable[[], SchemaExtension]:
+        """``hide_suggestions`` (production): graphql-core does not even compute them."""
         shape = OperationLimits.from_settings(limits)
-        return lambda: cls(cache, limits, shape)
+        return lambda: cls(cache, limits, shape, hide_suggestions=hide_suggestions)
 
 
 def _validate(
@@ -160,9 +175,18 @@ def _validate(
     document: DocumentNode,
     rules: tuple[Any, ...],
     limits: OperationLimits | None,
+    hide_suggestions: bool,
 ) -> list[GraphQLError]:
     refusals = limits.check(document) if limits is not None else []
-    return refusals or validate(schema, document, rules)
+    if refusals:
+        return refusals
+    return validate(
+        schema,
+        document,
+        rules,
+        max_errors=VALIDATION_MAX_ERRORS,
+        hide_suggestions=hide_suggestions,
+    )
 
 
 def _too_many_tokens(max_tokens: int) -> str:

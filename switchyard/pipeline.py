@@ -136,7 +136,10 @@ def assemble(gateway: Gateway) -> Pipeline:
         ),
     )
     # One unit parses, checks the limits and validates: the verdicts live with the document.
-    around_execution(Stage.PARSE, CachedDocuments.factory(gateway.documents, config.limits))
+    documents = CachedDocuments.factory(
+        gateway.documents, config.limits, hide_suggestions=config.server.production
+    )
+    around_execution(Stage.PARSE, documents)
     stages.append(Stage.LIMITS)
     if config.server.production:
         scope = config.server.introspection_scope

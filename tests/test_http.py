@@ -159,3 +159,12 @@ async def test_a_body_that_is_not_a_request_is_a_clear_400(
     assert response.status_code == 400
     (error,) = response.json()["errors"]
     assert (error["message"], error["extensions"]["code"]) == (message, "BAD_REQUEST")
+
+
+async def test_a_get_with_null_variables_is_a_query_without_variables(
+    gateway: httpx.AsyncClient,
+) -> None:
+    response = await gateway.get(
+        "/graphql", params={"query": "{ __typename }", "variables": "null"}
+    )
+    assert response.json() == {"data": {"__typename": "Query"}}

@@ -12,6 +12,7 @@ from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
 
 from services.launcher import DemoPlatform
 from switchyard.config import validate_config
+from switchyard.documents import DocumentCache
 from switchyard.limits import LimitSettings, measure
 from tests.conftest import Backends, gateway_settings, open_gateway, query
 
@@ -295,3 +296,13 @@ def test_fragments_spread_twice_over_are_measured_once_each() -> None:
     by_name = {d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)}
     shape = measure(operation, by_name)
     assert (shape.aliases, shape.root_fields, len(shape.fragments)) == (2**19, 2**19, 20)
+
+
+def test_the_document_cache_keeps_within_its_bytes() -> None:
+    cache = DocumentCache(max_bytes=2_000_000)
+    for i in range(100):
+        document = "{ " + " ".join(f"a{i}_{k}: __typename" for k in range(400)) + " }"
+        cache.parse(document, {})
+        assert cache.size <= 2_000_000
+    # Each holds about 128 bytes of syntax tree per character of its text.
+    assert 0 < len(cache) < 100
