@@ -1,4 +1,10 @@
-"""Resolvers of the root fields: lists answered by one upstream call, lookups through the edges."""
+"""Resolvers of the root fields: lists answered by one upstream call, lookups through the edges.
+
+Arguments are checked before any call: ids are decimal integers (``decimal_id``),
+cursors are what a service could have issued (``check_cursor``). Each list adds
+the items its service answered to the request's work (``ctx.work``), the least
+the request is charged.
+"""
 
 from __future__ import annotations
 
@@ -18,18 +24,20 @@ from switchyard import (
     RequestContext,
     page_request,
 )
+from switchyard.edges import check_cursor, decimal_id
 from upstreams import accounts, catalog, orders, reviews
 
 MAX_REVIEW_CHARACTERS = 2000
 
 
 async def users(ctx: RequestContext, first: int | None, after: str | None) -> ConnectionRecord:
-    request = page_request(first, after)
+    request = page_request(first, check_cursor(after))
     if request is None:
         return EMPTY_CONNECTION
     upstream = ctx.upstream(accounts.ACCOUNTS)
     page = await accounts.list_users(upstream, request.first, request.after, ctx.scope)
     connection = connection_from_page(page, "users", UserRecord.from_json)
+    ctx.work.received(len(connection.edges))
     for edge in connection.edges:
         user_edge.prime(ctx, edge.node.id, edge.node)
     return connection
@@ -38,12 +46,13 @@ async def users(ctx: RequestContext, first: int | None, after: str | None) -> Co
 async def all_orders(
     ctx: RequestContext, first: int | None, after: str | None, status: str | None
 ) -> ConnectionRecord:
-    request = page_request(first, after)
+    request = page_request(first, check_cursor(after))
     if request is None:
         return EMPTY_CONNECTION
     upstream = ctx.upstream(orders.ORDERS)
     page = await orders.list_orders(upstream, request.first, request.after, status, ctx.scope)
     connection = connection_from_page(page, "orders", OrderRecord.from_json)
+    ctx.work.received(len(connection.edges))
     for edge in connection.edges:
         order_edge.prime(ctx, edge.node.id, edge.node)
     return connection
@@ -56,7 +65,7 @@ async def products(
     first: int | None,
     after: str | None,
 ) -> ConnectionRecord:
-    request = page_request(first, after)
+    request = page_request(first, check_cursor(after))
     if request is None:
         return EMPTY_CONNECTION
     answer = await catalog.search_products(
@@ -68,6 +77,7 @@ async def products(
         ctx.scope,
     )
     nodes = [ProductRecord.from_message(message) for message in answer.products]
+    ctx.work.received(len(nodes))
     for node in nodes:
         product_edge.prime(ctx, node.id, node)
     next_token = answer.next_page_token or None
@@ -82,8 +92,12 @@ async def products(
 def user_id_of_caller(ctx: RequestContext) -> str | None:
     """The user a JWT names; None for API-key callers and subjects that are not user ids."""
     subject = ctx.caller.subject
-    # Ids are decimal strings; anything else would make the whole users batch fail.
-    return subject if subject is not None and subject.isdecimal() else None
+    if subject is None:
+        return None
+    try:
+        return decimal_id(subject)  # anything else names no user: never sent
+    except BadUserInput:
+        return None
 
 
 async def me(ctx: RequestContext) -> UserRecord | None:
@@ -96,6 +110,7 @@ async def add_review(ctx: RequestContext, product_id: str, rating: int, body: st
     author_id = user_id_of_caller(ctx)
     if author_id is None:
         raise Forbidden("Only a signed-in user (a token naming a user id) may write a review.")
+    product_id = decimal_id(product_id)
     if not 1 <= rating <= 5:
         raise BadUserInput(f"rating must be between 1 and 5, got {rating}")
     if not body.strip():

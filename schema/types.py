@@ -20,7 +20,11 @@ from resolvers.records import (
     orders_page,
 )
 from switchyard import BatchEdge, Connection, PagedEdge, cost, list_size, owner_or_admin
+from switchyard.edges import decimal_id
 from upstreams import MAX_BATCH, accounts, catalog, inventory, orders, reviews, shipping
+
+# Every id the services know is a decimal integer (docs/demo-contract.md): each edge checks
+# its keys with decimal_id, so no other value (a comma-joined list...) is ever sent.
 
 user_edge = BatchEdge(
     "users",
@@ -28,6 +32,7 @@ user_edge = BatchEdge(
     fetch=accounts.users_by_id,
     convert=UserRecord.from_json,
     max_batch=MAX_BATCH,
+    parse_key=decimal_id,
 )
 order_edge = BatchEdge(
     "orders",
@@ -35,6 +40,7 @@ order_edge = BatchEdge(
     fetch=orders.orders_by_id,
     convert=OrderRecord.from_json,
     max_batch=MAX_BATCH,
+    parse_key=decimal_id,
 )
 product_edge = BatchEdge(
     "products",
@@ -42,6 +48,7 @@ product_edge = BatchEdge(
     fetch=catalog.products_by_id,
     convert=ProductRecord.from_message,
     max_batch=MAX_BATCH,
+    parse_key=decimal_id,
 )
 stock_edge = BatchEdge(
     "stock",
@@ -49,6 +56,7 @@ stock_edge = BatchEdge(
     fetch=inventory.stock_by_product,
     convert=StockRecord.from_message,
     max_batch=MAX_BATCH,
+    parse_key=decimal_id,
 )
 user_orders_edge = PagedEdge(
     "User.orders",
@@ -56,6 +64,7 @@ user_orders_edge = PagedEdge(
     fetch=orders.orders_of_users,
     convert=orders_page,
     max_batch=MAX_BATCH,
+    parse_key=decimal_id,
 )
 product_reviews_edge = PagedEdge(
     "Product.reviews",
@@ -64,12 +73,14 @@ product_reviews_edge = PagedEdge(
     convert=ReviewPageRecord.from_page,
     connection_of=lambda page: page.connection,
     max_batch=MAX_BATCH,
+    parse_key=decimal_id,
 )
 shipment_edge: BatchEdge[str, shipping.ShipmentRecord] = BatchEdge(
     "Order.shipment",
     service=shipping.SHIPPING,
     fetch=shipping.shipments_of_orders,
     max_batch=MAX_BATCH,
+    parse_key=decimal_id,
 )
 
 

@@ -29,7 +29,8 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from switchyard import ide
-from switchyard.budgets import Budgets, client_key
+from switchyard.budgets import Budgets
+from switchyard.budgets.keys import bucket_key
 from switchyard.caller import ANONYMOUS, Caller
 from switchyard.config import GatewayConfig
 from switchyard.context import RequestContext
@@ -45,6 +46,7 @@ from switchyard.routing import executes_graphql
 from switchyard.upstream.upstream import Upstreams
 
 READINESS_TIMEOUT = 1.0
+_JSON_PARAMS = frozenset({"variables", "extensions"})
 IDE_ASSETS_PATH = "/graphiql/assets"
 
 
@@ -101,11 +103,14 @@ class Gateway:
         return RequestContext(
             request_id=state.get("request_id", "-"),
             caller=caller,
-            client_key=client_key(
-                caller.client_id if caller.authenticated else None,
+            # One bucket per client and tier, never a value a client chose (budgets.keys).
+            client_key=bucket_key(
+                caller,
                 request.client.host if request.client else None,
-                request.headers.get("x-forwarded-for"),
+                request.headers.getlist("x-forwarded-for"),
                 self.config.budgets.trusted_proxies,
+                bearer_token=state.get("bearer_token"),
+                client_claim=self.config.auth.jwt.client_claim,
             )
             if self.budgets_enabled
             else caller.client_id,
@@ -191,6 +196,11 @@ class GraphQLView(GraphQL[RequestContext, None]):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+    def parse_query_params(self, params: Any) -> dict[str, Any]:
+        # `variables=null` in a GET is "no variables", as a JSON body's null member is.
+        given = {k: v for k, v in dict(params).items() if not (k in _JSON_PARAMS and v == "null")}
+        return super().parse_query_params(given)
 
     def decode_json(self, data: str | bytes) -> object:
         value = orjson.loads(data)  # orjson's error is a json.JSONDecodeError: a 400 upstream

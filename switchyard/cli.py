@@ -248,6 +248,9 @@ def serve(config: GatewayConfig, graph: Graph, *, dev: bool = False) -> int:
             log_level=config.server.log_level,
             lifespan="on",
             access_log=False,
+            # The peer stays the TCP peer: only [budgets] trusted_proxies decides whose
+            # X-Forwarded-For is believed (uvicorn would trust loopback's by default).
+            proxy_headers=False,
         )
     )
     # uvicorn re-raises the signal that stopped it once it has shut down; turning

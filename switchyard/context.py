@@ -9,7 +9,7 @@ from functools import cached_property
 from starlette.responses import Response
 
 from switchyard.caller import ANONYMOUS, Caller
-from switchyard.cost import CostMeasurement
+from switchyard.cost import CostMeasurement, WorkMeter
 from switchyard.deadline import Deadline
 from switchyard.debug import DebugRecord
 from switchyard.edges import LoaderCache, upstream_of
@@ -24,7 +24,10 @@ class RequestContext:
     """Caller, deadline, upstreams, loaders and debug record of one request.
 
     ``upstream(SERVICE)`` is the opened upstream a resolver calls;
-    ``loaders`` holds the request's dataloaders (``switchyard.edges``).
+    ``loaders`` holds the request's dataloaders (``switchyard.edges``);
+    ``work`` counts every upstream call and the items of the pages received
+    (edges count theirs; a resolver that calls a service for a list adds its
+    items with ``work.received(n)``): the least the request is charged.
     """
 
     request_id: str
@@ -40,9 +43,13 @@ class RequestContext:
     cost: CostMeasurement | None = None
     budget: BudgetCharge | None = None
     explain_cost: bool = False
+    work: WorkMeter = field(default_factory=WorkMeter)
+    """Upstream calls made and items received: the floor of the actual cost."""
 
     @cached_property
     def scope(self) -> CallScope:
+        # Every call is counted (work), then shown in the debug record when there is one.
+        self.work.then = self.debug
         caller = self.caller
         identity = None
         if caller.authenticated:
@@ -56,7 +63,7 @@ class RequestContext:
             deadline=self.deadline,
             request_id=self.request_id,
             headers={"x-request-id": self.request_id},
-            observer=self.debug,
+            observer=self.work,
             identity=identity,
         )
 
@@ -66,4 +73,4 @@ class RequestContext:
     @cached_property
     def loaders(self) -> LoaderCache:
         # Created on first use, inside the running event loop, for this request only.
-        return LoaderCache(self.upstreams, self.scope)
+        return LoaderCache(self.upstreams, self.scope, work=self.work)

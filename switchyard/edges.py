@@ -24,15 +24,31 @@ deadlines apply without anything more.
 ``PagedEdge`` does the same for a connection per parent (``Product.reviews``):
 one call per distinct page size for all parents, a call of its own for a page
 with ``after``; its ``connection_field`` adds the ``first``/``after``
-arguments and ``@listSize``.
+arguments and ``@listSize``, and prices that call of its own with
+``after: String @cost(weight: "1")``: one point per parent, whose pages can
+then not be batched. A call that fails fails only the keys it was asked for.
+
+Keys that reach a service are checked first. ``parse_key`` (a callable of the
+graph: ``decimal_id`` for services whose ids are decimal integers) turns an
+id as given into the key sent, or raises ``BadUserInput``: an ``ID`` argument
+that does not parse is ``BAD_USER_INPUT`` at its field and is never sent; a
+parent's reference that does not parse can name nothing, so its field is
+null (its page empty) without a call. Cursors given as ``after`` are checked
+too (``check_cursor``: printable ASCII, at most ``MAX_CURSOR_LENGTH``), so
+no argument can make a call's URL too long.
+
+Every call goes through ``Upstream.call`` and is counted on the request's
+``WorkMeter``; the loaders add the items of every page received (records
+asked for by key are not items: each is the object of its own field).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Annotated, Any, Generic, NamedTuple, Protocol, TypeVar
 
 import strawberry
 from aiodataloader import DataLoader
@@ -44,6 +60,8 @@ from switchyard.connections import (
     ConnectionRecord,
     page_request,
 )
+from switchyard.cost.annotations import cost
+from switchyard.errors import BadUserInput
 from switchyard.service import Service
 from switchyard.upstream.call import CallScope
 from switchyard.upstream.upstream import Upstream
@@ -58,6 +76,75 @@ DEFAULT_MAX_BATCH = 500
 ANY_PAGE_SIZE = 1
 """The page size asked for when only page-level facts (an average) are wanted."""
 
+PER_PARENT_CALL_WEIGHT = 1
+"""Points of a call made for one parent alone: what ``after`` on a per-parent connection adds."""
+
+MAX_CURSOR_LENGTH = 256
+"""The longest ``after`` cursor sent to a service; services issue far shorter ones."""
+
+MAX_DECIMAL_ID_DIGITS = 19
+"""Digits of the largest decimal id ``decimal_id`` accepts (a signed 64-bit integer's)."""
+
+_CURSOR = re.compile(rf"[\x21-\x7e]{{1,{MAX_CURSOR_LENGTH}}}")
+_DECIMAL_ID = re.compile(rf"[0-9]{{1,{MAX_DECIMAL_ID_DIGITS}}}")
+
+KeyParser = Callable[[Any], Any]
+"""Turns an id as given into the key sent to a service, or raises ``BadUserInput``
+(a ``ValueError`` is taken as one): ``BatchEdge(..., parse_key=decimal_id)``."""
+
+_After = Annotated[
+    str | None,
+    strawberry.argument(directives=[cost(PER_PARENT_CALL_WEIGHT)]),
+]
+"""``after: String @cost(weight: "1")``: a page after a cursor is one call per parent."""
+
+
+def decimal_id(value: Any) -> str:
+    """A decimal integer id (``"42"``), the key services of such ids are sent.
+
+    >>> decimal_id("42")
+    '42'
+    >>> decimal_id("1,2,3")
+    Traceback (most recent call last):
+    ...
+    switchyard.errors.BadUserInput: Invalid ID: an ID here is a decimal integer.
+    """
+    if isinstance(value, str) and _DECIMAL_ID.fullmatch(value):
+        return value
+    raise BadUserInput("Invalid ID: an ID here is a decimal integer.")
+
+
+def check_cursor(after: str | None) -> str | None:
+    """``after`` as given if it can be a cursor (printable ASCII, at most 256 characters).
+
+    >>> check_cursor("b2Zmc2V0OjIw")
+    'b2Zmc2V0OjIw'
+    >>> check_cursor("x" * 300)
+    Traceback (most recent call last):
+    ...
+    switchyard.errors.BadUserInput: Invalid cursor: after must be a cursor this API returned.
+    """
+    if not after:  # None, "" or UNSET: no cursor
+        return None
+    if _CURSOR.fullmatch(after):
+        return after
+    raise BadUserInput("Invalid cursor: after must be a cursor this API returned.")
+
+
+def _parse(parse_key: KeyParser | None, key: Any) -> Any:
+    if parse_key is None:
+        return key
+    try:
+        return parse_key(key)
+    except (ValueError, TypeError):
+        raise BadUserInput("Invalid ID.") from None
+
+
+class ItemCounter(Protocol):
+    """Told how many items each page a loader received held (``switchyard.cost.WorkMeter``)."""
+
+    def received(self, items: int) -> None: ...
+
 
 class EdgeContext(Protocol):
     """What edges read from ``info.context`` (the gateway's ``RequestContext`` has it)."""
@@ -70,18 +157,29 @@ class EdgeContext(Protocol):
 
 
 class LoaderCache:
-    """The dataloaders of one request, one per edge, each made on first use."""
+    """The dataloaders of one request, one per edge, each made on first use.
 
-    def __init__(self, upstreams: Mapping[str, Upstream], scope: CallScope) -> None:
+    ``work`` is told the items of every page the loaders receive.
+    """
+
+    def __init__(
+        self,
+        upstreams: Mapping[str, Upstream],
+        scope: CallScope,
+        *,
+        work: ItemCounter | None = None,
+    ) -> None:
         self.upstreams = upstreams
         self.scope = scope
+        self.work = work
         self._loaders: dict[object, DataLoader] = {}
 
     def loader(self, edge: _Edge) -> DataLoader:
         loader = self._loaders.get(edge)
         if loader is None:
+            upstream = upstream_of(self.upstreams, edge.service)
             loader = self._loaders[edge] = DataLoader(
-                edge.batch_function(upstream_of(self.upstreams, edge.service), self.scope),
+                edge.batch_function(upstream, self.scope, work=self.work),
                 max_batch_size=edge.max_batch,
             )
         return loader
@@ -104,7 +202,7 @@ class _Edge:
     max_batch: int
 
     def batch_function(
-        self, upstream: Upstream, scope: CallScope
+        self, upstream: Upstream, scope: CallScope, *, work: ItemCounter | None = None
     ) -> Callable[[list[Any]], Awaitable[list[Any]]]:
         raise NotImplementedError
 
@@ -119,7 +217,10 @@ class _Edge:
 
 class BatchEdge(_Edge, Generic[K, V]):
     """Records by key from another service, batched: ``fetch(upstream, keys, scope)`` answers
-    ``{key: answer}`` (absent keys are null, not errors) and ``convert`` makes the record."""
+    ``{key: answer}`` (absent keys are null, not errors) and ``convert`` makes the record.
+
+    ``parse_key`` checks every key before it is sent (see the module's docs).
+    """
 
     def __init__(
         self,
@@ -129,15 +230,17 @@ class BatchEdge(_Edge, Generic[K, V]):
         fetch: Callable[[Upstream, list[K], CallScope], Awaitable[Mapping[K, Any]]],
         convert: Callable[[Any], V] | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
+        parse_key: KeyParser | None = None,
     ) -> None:
         self.name = name
         self.service = service
         self.fetch = fetch
         self.convert = convert
         self.max_batch = max_batch
+        self.parse_key = parse_key
 
     def batch_function(
-        self, upstream: Upstream, scope: CallScope
+        self, upstream: Upstream, scope: CallScope, *, work: ItemCounter | None = None
     ) -> Callable[[list[K]], Awaitable[list[V | None]]]:
         async def load(keys: list[K]) -> list[V | None]:
             found = await self.fetch(upstream, list(dict.fromkeys(keys)), scope)
@@ -148,33 +251,53 @@ class BatchEdge(_Edge, Generic[K, V]):
 
         return load
 
-    async def load(self, context: EdgeContext, key: K) -> V | None:
-        """The record for ``key`` (None when the service does not know it)."""
-        value: V | None = await context.loaders.loader(self).load(key)
+    async def load(self, context: EdgeContext, key: Any) -> V | None:
+        """The record for ``key`` (None when the service does not know it).
+
+        Raises ``BadUserInput`` for a key ``parse_key`` refuses; nothing is called.
+        """
+        parsed = _parse(self.parse_key, key)
+        value: V | None = await context.loaders.loader(self).load(parsed)
         return value
 
-    def prime(self, context: EdgeContext, key: K, value: V) -> None:
+    def prime(self, context: EdgeContext, key: Any, value: V) -> None:
         """Remember a record this request already has (from a list), so no call fetches it."""
-        context.loaders.loader(self).prime(key, value)
+        try:
+            parsed = _parse(self.parse_key, key)
+        except BadUserInput:
+            return  # no lookup can ask for it
+        context.loaders.loader(self).prime(parsed, value)
 
     def field(
         self, *, key: Callable[[Any], K | None], description: str | None = None, **options: Any
     ) -> Any:
-        """A Strawberry field answering ``load(key(parent))``; annotate its type on the class."""
+        """A Strawberry field answering ``load(key(parent))``; annotate its type on the class.
+
+        A parent's key that ``parse_key`` refuses names nothing: the field is null, uncalled.
+        """
         edge = self
 
         async def resolve(root: Any, info: strawberry.Info) -> Any:
             parent_key = key(root)
-            return None if parent_key is None else await edge.load(info.context, parent_key)
+            if parent_key is None:
+                return None
+            try:
+                parsed = _parse(edge.parse_key, parent_key)
+            except BadUserInput:
+                return None
+            return await info.context.loaders.loader(edge).load(parsed)
 
         return strawberry.field(resolver=self._mark(resolve), description=description, **options)
 
     def lookup_field(self, *, description: str | None = None, **options: Any) -> Any:
-        """A root field ``(id: ID!)`` answering ``load(id)``: ``user(id: "1")``."""
+        """A root field ``(id: ID!)`` answering ``load(id)``: ``user(id: "1")``.
+
+        An ``id`` that ``parse_key`` refuses is ``BAD_USER_INPUT`` at the field, uncalled.
+        """
         edge = self
 
         async def resolve(info: strawberry.Info, id: strawberry.ID) -> Any:
-            return await edge.load(info.context, id)  # type: ignore[arg-type]
+            return await edge.load(info.context, id)
 
         return strawberry.field(resolver=self._mark(resolve), description=description, **options)
 
@@ -198,6 +321,7 @@ class PagedEdge(_Edge, Generic[P]):
 
     ``convert`` turns one parent's answer (or None when the service omitted
     it) into the record; ``connection_of`` finds the ``ConnectionRecord`` in it.
+    ``parse_key`` checks parent ids before they are sent (see the module's docs).
     """
 
     def __init__(
@@ -209,6 +333,7 @@ class PagedEdge(_Edge, Generic[P]):
         convert: Callable[[Any | None], P],
         connection_of: Callable[[P], ConnectionRecord] = lambda record: record,  # type: ignore[assignment,return-value]
         max_batch: int = DEFAULT_MAX_BATCH,
+        parse_key: KeyParser | None = None,
     ) -> None:
         self.name = name
         self.service = service
@@ -216,25 +341,37 @@ class PagedEdge(_Edge, Generic[P]):
         self.convert = convert
         self.connection_of = connection_of
         self.max_batch = max_batch
+        self.parse_key = parse_key
 
     def batch_function(
-        self, upstream: Upstream, scope: CallScope
-    ) -> Callable[[list[PageKey]], Awaitable[list[P]]]:
-        async def load(keys: list[PageKey]) -> list[P]:
-            def fetch(
-                ids: list[str], first: int, after: str | None
-            ) -> Awaitable[Mapping[str, Any]]:
-                return self.fetch(upstream, ids, first, after, scope)
+        self, upstream: Upstream, scope: CallScope, *, work: ItemCounter | None = None
+    ) -> Callable[[list[PageKey]], Awaitable[list[P | BaseException]]]:
+        async def fetch(ids: list[str], first: int, after: str | None) -> Mapping[str, P]:
+            answer = await self.fetch(upstream, ids, first, after, scope)
+            records = {parent: self.convert(page) for parent, page in answer.items()}
+            if work is not None:
+                work.received(sum(len(self.connection_of(r).edges) for r in records.values()))
+            return records
 
+        async def load(keys: list[PageKey]) -> list[P | BaseException]:
             pages = await load_pages(keys, fetch)
-            return [self.convert(pages[key]) for key in keys]
+            records: list[P | BaseException] = []
+            for key in keys:
+                page = pages[key]
+                records.append(self.convert(None) if page is None else page)
+            return records
 
         return load
 
     async def load(
         self, context: EdgeContext, parent_id: str, first: int | None, after: str | None
     ) -> P:
-        record: P = await context.loaders.loader(self).load(PageKey(parent_id, first, after))
+        """The page of ``parent_id``; a parent id ``parse_key`` refuses has an empty one."""
+        try:
+            parsed = _parse(self.parse_key, parent_id)
+        except BadUserInput:
+            return self.convert(None)
+        record: P = await context.loaders.loader(self).load(PageKey(parsed, first, after))
         return record
 
     async def load_any_page(self, context: EdgeContext, parent_id: str) -> P:
@@ -262,16 +399,20 @@ class PagedEdge(_Edge, Generic[P]):
         directives: Sequence[object] = (),
         **options: Any,
     ) -> Any:
-        """A connection with ``first``/``after`` and ``@listSize``; ``first: 0`` calls nothing."""
+        """A connection with ``first``/``after`` and ``@listSize``; ``first: 0`` calls nothing.
+
+        ``after`` carries ``@cost(weight: "1")``: a page after a cursor is a call
+        of its own for each parent, and the estimate counts it once per parent.
+        """
         edge = self
 
         async def resolve(
             root: Any,
             info: strawberry.Info,
             first: int | None = default_first,
-            after: str | None = strawberry.UNSET,
+            after: _After = strawberry.UNSET,
         ) -> Any:
-            request = page_request(first, after, max_first)
+            request = page_request(first, check_cursor(after), max_first)
             if request is None:
                 return EMPTY_CONNECTION
             record = await edge.load(info.context, parent_id(root), request.first, request.after)
@@ -293,6 +434,8 @@ async def load_pages(
 
     Keys without ``after`` share one call per distinct ``first``; a key with
     ``after`` needs a call of its own. ``first=None`` keys join the largest page.
+    A key's value is its parent's page, None when the answer omitted it, or the
+    exception its call raised: a failed call fails only the keys it was for.
     """
     shared_first = max(
         (k.first for k in keys if k.after is None and k.first is not None), default=ANY_PAGE_SIZE
@@ -307,7 +450,16 @@ async def load_pages(
         ids_by_call[call_for(key)][key.parent_id] = None
     calls = list(ids_by_call)
     answers = await asyncio.gather(
-        *(fetch(list(ids_by_call[call]), call[0], call[1]) for call in calls)
+        *(fetch(list(ids_by_call[call]), call[0], call[1]) for call in calls),
+        return_exceptions=True,
     )
+    for answer in answers:
+        if isinstance(answer, BaseException) and not isinstance(answer, Exception):
+            raise answer  # cancellation and the like are not a key's answer
     pages_by_call = dict(zip(calls, answers, strict=True))
-    return {key: pages_by_call[call_for(key)].get(key.parent_id) for key in keys}
+
+    def page_of(key: PageKey) -> Any | None:
+        answer = pages_by_call[call_for(key)]
+        return answer if isinstance(answer, BaseException) else answer.get(key.parent_id)
+
+    return {key: page_of(key) for key in keys}

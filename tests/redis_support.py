@@ -7,6 +7,7 @@ where a missing dependency fails the run instead of silently thinning it.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -103,3 +104,60 @@ def throwaway_redis(
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     yield from throwaway_redis(tmp_path)
+
+
+class StallingProxy:
+    """A TCP proxy in front of a Redis that can withhold replies, per connection.
+
+    Commands always reach Redis (it runs them); while a connection is
+    stalled, what Redis answers on it is swallowed, as if the reply were lost
+    on the way. Connections are numbered from 1 in the order they are
+    accepted. Setting ``target_port`` sends the connections accepted from then
+    on to another server, as a virtual IP does after a failover.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.connections = 0
+        self.stalled: set[int] = set()
+        self.stall_all = False
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/0"
+
+    async def __aenter__(self) -> StallingProxy:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for writer in self._writers:
+            writer.close()
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        number = self.connections
+        redis_r, redis_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers += [client_w, redis_w]
+
+        async def pipe(
+            reader: asyncio.StreamReader, writer: asyncio.StreamWriter, replies: bool
+        ) -> None:
+            try:
+                while data := await reader.read(65536):
+                    if replies and (self.stall_all or number in self.stalled):
+                        continue  # the reply is lost
+                    writer.write(data)
+                    await writer.drain()
+            except OSError:
+                pass
+            finally:
+                writer.close()
+
+        await asyncio.gather(pipe(client_r, redis_w, False), pipe(redis_r, client_w, True))

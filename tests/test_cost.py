@@ -8,6 +8,7 @@ size; a connection counts once and its ``edges`` children ``first`` times.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -19,16 +20,20 @@ from schema import graph as demo_graph
 from switchyard.cost import (
     CostAnalysis,
     CostLimitExceeded,
+    CostMeasurement,
     CostModel,
     CostSettings,
     SlicingArgumentError,
+    WorkMeter,
     actual_cost,
     as_json,
     build_cost_schema,
+    cost,
     estimate_cost,
     explain,
     list_size,
     measurement_of,
+    work_of,
 )
 
 DEMO = demo_graph.schema
@@ -292,9 +297,14 @@ def test_the_sdl_shows_the_cost_directives() -> None:
         "users(first: Int = 20, after: String): UserConnection "
         '@listSize(slicingArguments: ["first"], sizedFields: ["edges"])'
     ) in sdl
+    # A per-parent connection: a page after a cursor is a call of its own for each parent.
     assert (
-        "orders(first: Int = 10, after: String): OrderConnection "
+        'orders(first: Int = 10, after: String @cost(weight: "1")): OrderConnection '
         '@listSize(slicingArguments: ["first"], sizedFields: ["edges"]) @ownerOrAdmin' in sdl
+    )
+    assert (
+        'reviews(first: Int = 5, after: String @cost(weight: "1")): ReviewConnection '
+        '@listSize(slicingArguments: ["first"], sizedFields: ["edges"])' in sdl
     )
     assert "items: [OrderItem!]! @listSize(assumedSize: 4)" in sdl
     assert "warehouses: [WarehouseStock!]! @listSize(assumedSize: 3)" in sdl
@@ -638,3 +648,193 @@ def test_the_estimate_cache_measures_actual_cost_like_the_plain_function() -> No
         assert (
             cache.actual_cost(model, schema, document, None, None, data) == expected == 2 + returned
         )
+
+
+# What cannot be batched: a per-parent connection's page after a cursor is a call per parent.
+
+PER_PARENT = (
+    "query($c: String) { products(first: 100) { edges { node {"
+    " reviews(first: 1, after: $c) { totalCount } } } } }"
+)
+
+
+def test_after_on_a_per_parent_connection_costs_one_call_per_parent() -> None:
+    # products 1 + edges (1 + 100 x (node 1 + reviews (1 + after 1)))
+    assert demo_cost(PER_PARENT, {"c": "b2Zmc2V0OjM="}) == 302
+    # Without a cursor the 100 pages share one call: 1 + (1 + 100 x (1 + 1))
+    assert demo_cost(PER_PARENT, {}) == 202
+    assert demo_cost(PER_PARENT, {"c": None}) == 202
+    # Nested deeper the rule is the same: one point per parent, users x their orders' pages.
+    # users 1 + edges (1 + 10 x (node 1 + orders (1 + after 1)))
+    nested = (
+        'query { users(first: 10) { edges { node { orders(first: 2, after: "x") '
+        "{ totalCount } } } } }"
+    )
+    assert demo_cost(nested) == 32
+
+
+def test_after_on_a_root_connection_is_one_call_and_costs_nothing_more() -> None:
+    # users 1 + edges (1 + 5 x node 1), with or without a cursor: a root page is one call.
+    assert demo_cost('{ users(first: 5, after: "x") { edges { node { id } } } }') == 7
+    assert demo_cost("{ users(first: 5) { edges { node { id } } } }") == 7
+
+
+# The actual cost is never less than the work done.
+
+
+@strawberry.type
+class Part:
+    @strawberry.field(directives=[cost(1)])  # type: ignore[untyped-decorator]
+    def label(self, info: strawberry.Info) -> str:
+        # A non-null field that fails after its parent's calls were made: the null
+        # propagates to the root and the response shows nothing of what was fetched.
+        raise ValueError("broken")
+
+
+@strawberry.type
+class PartQuery:
+    @strawberry.field(directives=[list_size(slicing_arguments=["first"])])  # type: ignore[untyped-decorator]
+    def parts(self, info: strawberry.Info, first: int = 10) -> list[Part]:
+        work = info.context["work"]
+        for _ in range(first):  # one upstream call per part, each answering one item
+            work.call_finished("parts", "GET /parts", 0.0, None)
+        work.received(first)
+        return [Part() for _ in range(first)]
+
+    @strawberry.field
+    def tag(self) -> str:
+        return "t"
+
+
+def part_schema(settings: CostSettings, **hooks: Any) -> strawberry.Schema:
+    return strawberry.Schema(query=PartQuery, extensions=[lambda: CostAnalysis(settings, **hooks)])
+
+
+async def test_the_actual_cost_is_the_work_done_when_the_data_is_lost() -> None:
+    refunds: list[int] = []
+
+    async def refund(context: Any, measurement: CostMeasurement) -> None:
+        refunds.append(measurement.unused)
+
+    schema = part_schema(CostSettings(mode="enforce"), on_actual=refund)
+    context: dict[str, Any] = {"work": WorkMeter()}
+    # parts (a non-null list of non-null Part) fails: data is null. Estimated parts 1 +
+    # 8 x label 1 = 9.
+    result = await schema.execute("{ parts(first: 8) { label } }", context_value=context)
+    assert result.data is None
+    measurement = measurement_of(context)
+    assert measurement is not None
+    assert (measurement.requested, measurement.measured) == (9, 0)
+    # 8 calls, 8 items: 16 points of work, more than the estimate: nothing comes back.
+    assert (measurement.work, measurement.actual, measurement.unused) == (16, 16, 0)
+    assert refunds == [0]
+
+
+async def test_a_refund_never_gives_back_work_done() -> None:
+    schema = part_schema(CostSettings(mode="enforce"))
+    context: dict[str, Any] = {"work": WorkMeter()}
+    # Estimated parts 1 + 2 x label 1 = 3; done: 2 calls and 2 items; answered: nothing.
+    result = await schema.execute("{ tag parts(first: 2) { label } }", context_value=context)
+    assert result.data is None
+    measurement = measurement_of(context)
+    assert measurement is not None
+    assert (measurement.requested, measurement.measured, measurement.work) == (3, 0, 4)
+    assert measurement.unused == 0
+
+
+def test_the_work_meter_counts_calls_and_items_and_passes_calls_on() -> None:
+    seen: list[str] = []
+
+    class Record:
+        def call_finished(
+            self, upstream: str, operation: str, seconds: float, error: BaseException | None
+        ) -> None:
+            seen.append(f"{upstream} {operation} {'failed' if error else 'ok'}")
+
+    work = WorkMeter(then=Record())
+    work.call_finished("reviews", "GET /reviews", 0.01, None)
+    work.call_finished("reviews", "GET /reviews", 0.01, RuntimeError("400"))
+    work.received(3)
+    work.received(0)
+    assert (work.calls, work.items, work.points) == (2, 3, 5)
+    assert seen == ["reviews GET /reviews ok", "reviews GET /reviews failed"]
+    assert work_of({"work": work}) is work
+    assert work_of(object()) is None
+
+
+# measure: the same decisions as enforce, reported instead of applied.
+
+
+async def test_measure_reports_what_enforce_would_have_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    schema = item_schema(CostSettings(mode="measure", max_cost=20))
+    context: dict[str, Any] = {"calls": 0, "request_id": "r-1"}
+    with caplog.at_level(logging.INFO, logger="switchyard.cost"):
+        result = await schema.execute(EXPENSIVE, context_value=context)
+    assert result.errors is None and context["calls"] == 4
+    measurement = measurement_of(context)
+    assert measurement is not None and measurement.refusal is not None
+    assert measurement.refusal.message == "Query cost 51 exceeds the maximum of 20."
+    assert measurement.refusal.extensions == {
+        "code": "COST_LIMIT_EXCEEDED",
+        "estimatedCost": 51,
+        "maximumCost": 20,
+    }
+    (record,) = caplog.records
+    assert record.levelno == logging.INFO
+    assert record.getMessage() == (
+        "measure mode: enforce would have refused this operation (COST_LIMIT_EXCEEDED): "
+        "Query cost 51 exceeds the maximum of 20."
+    )
+    assert record.request_id == "r-1"  # type: ignore[attr-defined]
+
+
+async def test_measure_runs_what_a_hook_refuses_and_reports_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def out_of_budget(context: Any, estimate: Any) -> None:
+        raise GraphQLError("Too many points.", extensions={"code": "RATE_LIMITED"})
+
+    schema = item_schema(CostSettings(mode="measure"), on_estimate=out_of_budget)
+    context: dict[str, Any] = {"calls": 0}
+    with caplog.at_level(logging.INFO, logger="switchyard.cost"):
+        result = await schema.execute(EXPENSIVE, context_value=context)
+    assert result.errors is None and context["calls"] == 4
+    measurement = measurement_of(context)
+    assert measurement is not None and measurement.refusal is not None
+    assert measurement.refusal.extensions == {"code": "RATE_LIMITED"}
+    assert measurement.actual == 4
+    assert [r.getMessage() for r in caplog.records] == [
+        "measure mode: enforce would have refused this operation (RATE_LIMITED): Too many points."
+    ]
+
+
+async def test_measure_reports_a_missing_slicing_argument() -> None:
+    context: dict[str, Any] = {"calls": 0}
+    query = "{ items(first: null) { detail { note } } }"
+    result = await item_schema(CostSettings(mode="measure")).execute(query, context_value=context)
+    assert result.errors is None
+    measurement = measurement_of(context)
+    assert measurement is not None and measurement.refusal is not None
+    assert measurement.refusal.extensions == {"code": "BAD_USER_INPUT"}
+    assert measurement.requested == 11  # sized leniently, as before
+
+
+async def test_measure_runs_past_a_broken_hook_and_tells_the_client_nothing_of_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(context: Any, estimate: Any) -> None:
+        raise RuntimeError("store at 10.0.0.7 down")
+
+    context: dict[str, Any] = {"calls": 0}
+    with caplog.at_level(logging.INFO, logger="switchyard.cost"):
+        result = await item_schema(CostSettings(mode="measure"), on_estimate=broken).execute(
+            EXPENSIVE, context_value=context
+        )
+    assert result.errors is None and context["calls"] == 4
+    measurement = measurement_of(context)
+    assert measurement is not None and measurement.refusal is None
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.ERROR, "on_estimate failed in measure mode")
+    ]

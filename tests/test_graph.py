@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
+from services.pagination import encode_cursor
 from tests.conftest import Backends, query
 
 
@@ -171,3 +173,106 @@ async def test_stock_sums_its_warehouses(gateway: httpx.AsyncClient) -> None:
     assert stocks
     for stock in stocks:
         assert stock["available"] == sum(w["available"] for w in stock["warehouses"])
+
+
+# IDs and cursors are checked before any call: nothing a client sends can reach a service
+# unchecked, make a URL too long, or make a call answer 500.
+
+ID_LIST = ",".join(str(i) for i in range(1, 501))
+
+
+async def test_an_id_list_is_bad_user_input_and_reaches_no_service(
+    gateway: httpx.AsyncClient, backends: Backends
+) -> None:
+    response = await query(gateway, f'{{ user(id: "{ID_LIST}") {{ id name }} }}')
+    body = response.json()
+    assert response.status_code == 200
+    assert body["data"] == {"user": None}
+    (error,) = body["errors"]
+    assert error["path"] == ["user"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["message"] == "Invalid ID: an ID here is a decimal integer."
+    assert await backends.call_counts() == {}
+
+
+async def test_many_aliased_id_lists_are_each_bad_user_input_and_nothing_is_called(
+    gateway: httpx.AsyncClient, backends: Backends
+) -> None:
+    aliases = " ".join(f"u{i}: user(id: $ids) {{ name }}" for i in range(20))
+    response = await query(gateway, f"query($ids: ID!) {{ {aliases} }}", {"ids": ID_LIST})
+    body = response.json()
+    assert response.status_code == 200
+    assert body["data"] == {f"u{i}": None for i in range(20)}
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"] * 20
+    assert await backends.call_counts() == {}
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        '{ user(id: "1 OR 1=1") { name } }',
+        '{ user(id: "12345678901234567890") { name } }',  # 20 digits: more than any id
+        '{ user(id: "") { name } }',
+        '{ user(id: "-1") { name } }',
+        '{ user(id: "\\u0661") { name } }',  # a decimal digit, but not an ASCII one
+        '{ product(id: "1,2") { name } }',
+        '{ order(id: "1&ids=2") { id } }',
+    ],
+)
+async def test_a_malformed_id_is_bad_user_input_at_its_field(
+    gateway: httpx.AsyncClient, backends: Backends, document: str
+) -> None:
+    body = (await query(gateway, document)).json()
+    (field,) = body["data"]
+    assert body["data"] == {field: None}
+    assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
+        ([field], "BAD_USER_INPUT")
+    ]
+    assert await backends.call_counts() == {}
+
+
+async def test_an_id_of_19_digits_is_asked_for_and_absent(
+    gateway: httpx.AsyncClient, backends: Backends
+) -> None:
+    body = (await query(gateway, '{ user(id: "9223372036854775807") { name } }')).json()
+    assert body == {"data": {"user": None}}
+    assert await backends.call_counts() == {"accounts": 1}
+
+
+async def test_a_cursor_no_service_could_have_issued_is_bad_user_input(
+    gateway: httpx.AsyncClient, backends: Backends
+) -> None:
+    long = "x" * 300
+    response = await query(
+        gateway,
+        "query($c: String) { users(after: $c) { totalCount }"
+        " products(first: 2) { edges { node { reviews(first: 1, after: $c) { totalCount } } } } }",
+        {"c": long},
+    )
+    body = response.json()
+    assert body["data"]["users"] is None
+    assert body["data"]["products"]["edges"] == [
+        {"node": {"reviews": None}},
+        {"node": {"reviews": None}},
+    ]
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"BAD_USER_INPUT"}
+    assert await backends.call_counts() == {"catalog": 1}  # the products page, nothing else
+
+
+async def test_a_failed_page_fails_only_its_own_parent(
+    gateway: httpx.AsyncClient, backends: Backends
+) -> None:
+    # A cursor past the third review: products with fewer answer 400, the others their page.
+    response = await query(
+        gateway,
+        "query($c: String) { products(first: 24) { edges { node { id"
+        " reviews(first: 1, after: $c) { totalCount } } } } }",
+        {"c": encode_cursor(3)},
+    )
+    body = response.json()
+    reviews = [edge["node"]["reviews"] for edge in body["data"]["products"]["edges"]]
+    failed = [r for r in reviews if r is None]
+    assert 0 < len(failed) < len(reviews)
+    assert all(r["totalCount"] >= 3 for r in reviews if r is not None)
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"] * len(failed)
+    assert await backends.call_counts() == {"catalog": 1, "reviews": 24}

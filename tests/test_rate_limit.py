@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -17,14 +18,20 @@ from typing import Any
 
 import httpx
 import pytest
+import strawberry
 
 from bench.fanout import DEEP_QUERY
 from services.launcher import DemoPlatform, find_free_ports
+from services.pagination import encode_cursor
+from switchyard import BadUserInput, Graph, RequestContext, cost, list_size
+from switchyard.app import create_app
 from switchyard.config import validate_config
-from tests.conftest import Backends, gateway_settings, open_gateway, query
+from tests.conftest import SERVICE_HEADERS, Backends, gateway_settings, open_gateway, query
 from tests.redis_support import REDIS_URL, RedisServer
+from upstreams import accounts
 
 ONE_POINT = '{ user(id: "1") { name } }'  # User 1 + name 0
+SEVEN_POINTS = "{ products(first: 5) { edges { node { name } } } }"  # 1 + 1 + 5 x 1
 NEGLIGIBLE = 1e-6
 ANONYMOUS: dict[str, str] = {}
 
@@ -112,6 +119,43 @@ async def test_measure_mode_reports_without_refusing(platform: DemoPlatform) -> 
     cost = body["extensions"]["cost"]
     assert cost["requestedQueryCost"] == 2152
     assert 0 < cost["actualQueryCost"] < cost["requestedQueryCost"]
+    # What enforce would have answered instead.
+    assert cost["wouldRefuse"] == {
+        "message": "Query cost 2152 exceeds the maximum of 10.",
+        "code": "COST_LIMIT_EXCEEDED",
+        "estimatedCost": 2152,
+        "maximumCost": 10,
+    }
+
+
+async def test_measure_mode_never_refuses_with_budgets_and_logs_what_enforce_would_do(
+    platform: DemoPlatform, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = limited(platform.addresses, mode="measure", capacity=3)
+    async with gateway_with(settings) as client:
+        with caplog.at_level(logging.INFO, logger="switchyard.cost"):
+            responses = [await query(client, ONE_POINT, headers=ANONYMOUS) for _ in range(5)]
+            too_large = await query(client, SEVEN_POINTS, headers=ANONYMOUS)
+    assert [r.status_code for r in [*responses, too_large]] == [200] * 6
+    assert all("errors" not in r.json() for r in [*responses, too_large])
+    assert all(r.json()["data"] is not None for r in [*responses, too_large])
+    assert all("retry-after" not in r.headers for r in [*responses, too_large])
+    costs = [r.json()["extensions"]["cost"] for r in responses]
+    # The bucket is charged as enforce would charge it: three fit, the next two would not.
+    assert [c["throttleStatus"]["currentlyAvailable"] for c in costs] == [2, 1, 0, 0, 0]
+    assert ["wouldRefuse" in c for c in costs] == [False, False, False, True, True]
+    assert costs[3]["wouldRefuse"]["code"] == "RATE_LIMITED"
+    assert costs[3]["wouldRefuse"]["requestedQueryCost"] == 1
+    would = too_large.json()["extensions"]["cost"]["wouldRefuse"]
+    assert (would["code"], would["estimatedCost"], would["maximumCost"]) == (
+        "COST_LIMIT_EXCEEDED",
+        7,
+        3,
+    )
+    lines = [r for r in caplog.records if r.name == "switchyard.cost"]
+    assert [r.levelno for r in lines] == [logging.INFO] * 3  # one line per would-be refusal
+    assert "(RATE_LIMITED)" in lines[0].getMessage()
+    assert "(COST_LIMIT_EXCEEDED)" in lines[2].getMessage()
 
 
 async def test_an_empty_bucket_answers_429_with_retry_after_and_calls_nothing(
@@ -133,12 +177,26 @@ async def test_an_empty_bucket_answers_429_with_retry_after_and_calls_nothing(
     assert await backends.call_counts() == {}
 
 
-async def test_a_query_larger_than_the_bucket_gets_no_retry_after(platform: DemoPlatform) -> None:
+async def test_a_query_larger_than_the_whole_bucket_is_a_request_error_not_a_429(
+    platform: DemoPlatform, backends: Backends
+) -> None:
+    # DEEP_QUERY with n = 1 is estimated at 45 points; the bucket holds 10: waiting never helps.
     async with gateway_with(limited(platform.addresses, capacity=10)) as client:
         response = await query(client, DEEP_QUERY, {"n": 1}, headers=ANONYMOUS)
-    assert response.status_code == 429
+        after = await query(client, ONE_POINT, headers=ANONYMOUS)
+    assert response.status_code == 400
     assert "retry-after" not in response.headers
-    assert response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    body = response.json()
+    assert body["data"] is None
+    (error,) = body["errors"]
+    assert error["message"] == (
+        "This query costs 45 points, more than the 10 this client's budget can ever hold."
+    )
+    assert error["extensions"]["code"] == "COST_LIMIT_EXCEEDED"
+    assert (error["extensions"]["estimatedCost"], error["extensions"]["maximumCost"]) == (45, 10)
+    assert await backends.call_counts() == {"accounts": 1}  # only the later ONE_POINT's call
+    # Nothing was taken from the bucket.
+    assert after.json()["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == 9
 
 
 async def test_the_unused_estimate_is_refunded(platform: DemoPlatform) -> None:
@@ -286,3 +344,138 @@ async def test_explain_header_returns_the_breakdown_in_debug_mode(platform: Demo
     breakdown = response.json()["extensions"]["costBreakdown"]
     assert breakdown["cost"] == 1
     assert breakdown["fields"][0]["field"] == "Query.user"
+
+
+# Budgets that hold: the refund never gives back work done; unbatchable calls are priced.
+
+OFFSET = 3
+"""The abusive cursor points past the third review: products with fewer answer 400."""
+PARENTS = 24
+ABUSE = (
+    "query($c: String) { products(first: 24) { edges { node { id"
+    " reviews(first: 1, after: $c) { totalCount } } } } }"
+)
+# products 1 + edges (1 + 24 x (node 1 + reviews (1 + after 1))): fits in the demo's 100 points.
+ABUSE_ESTIMATE = 74
+
+
+def items_received(body: dict[str, Any]) -> int:
+    """Products on the page, plus the one review each page after the cursor held."""
+    edges = (body.get("data") or {}).get("products", {}).get("edges", [])
+    reviews = [edge["node"]["reviews"] for edge in edges]
+    return len(edges) + sum(1 for r in reviews if r is not None and r["totalCount"] > OFFSET)
+
+
+async def check_the_refund_abuse(
+    platform: DemoPlatform, backends: Backends, headers: Mapping[str, str], **budgets: Any
+) -> None:
+    capacity = 100  # the demo's anonymous tier
+    cursor = encode_cursor(OFFSET)
+    async with gateway_with(limited(platform.addresses, capacity=capacity, **budgets)) as client:
+        responses = [await query(client, ABUSE, {"c": cursor}, headers=headers) for _ in range(20)]
+    calls = sum((await backends.call_counts()).values())
+    admitted = [r for r in responses if r.status_code == 200]
+    items = sum(items_received(r.json()) for r in admitted)
+    # Some pages failed (400 upstream, BAD_USER_INPUT here), some came back: the abuse's shape.
+    first = admitted[0].json()
+    assert first["data"] is not None and "errors" in first
+    assert {e["extensions"]["code"] for e in first["errors"]} == {"BAD_USER_INPUT"}
+    assert 0 < items - PARENTS < PARENTS
+    left = responses[-1].json()["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"]
+    kept = capacity - left
+    assert calls == len(admitted) * (1 + PARENTS)  # one catalog call, one reviews call per parent
+    assert kept >= calls + items
+    for response in admitted:
+        cost = response.json()["extensions"]["cost"]
+        assert cost["requestedQueryCost"] == ABUSE_ESTIMATE
+        assert cost["actualQueryCost"] >= 1 + PARENTS + items_received(response.json())
+    refused = [r for r in responses if r.status_code != 200]
+    assert {r.status_code for r in refused} == {429}
+    assert all(r.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED" for r in refused)
+
+
+async def test_the_refund_abuse_keeps_at_least_the_calls_made_plus_the_items_received(
+    platform: DemoPlatform, backends: Backends
+) -> None:
+    await check_the_refund_abuse(platform, backends, ANONYMOUS)
+
+
+async def test_the_refund_abuse_with_an_api_key_over_redis_keeps_the_work_too(
+    platform: DemoPlatform, backends: Backends, redis_available: None
+) -> None:
+    await check_the_refund_abuse(
+        platform, backends, SERVICE_HEADERS, backend="redis", redis_url=REDIS_URL
+    )
+
+
+async def test_an_unbatchable_after_is_priced_one_call_per_parent(
+    platform: DemoPlatform, backends: Backends
+) -> None:
+    document = (
+        "query($c: String) { products(first: 100) { edges { node {"
+        " reviews(first: 1, after: $c) { totalCount } } } } }"
+    )
+    settings = limited(platform.addresses, mode="measure", capacity=10_000, max_cost=5000)
+    async with gateway_with(settings) as client:
+        batched = await query(client, document, {"c": None}, headers=ANONYMOUS)
+        batched_calls = await backends.call_counts()
+        await backends.reset()
+        unbatched = await query(client, document, {"c": encode_cursor(0)}, headers=ANONYMOUS)
+        unbatched_calls = await backends.call_counts()
+    assert batched_calls == {"catalog": 1, "reviews": 1}
+    assert unbatched_calls == {"catalog": 1, "reviews": 100}
+    batched_cost = batched.json()["extensions"]["cost"]["requestedQueryCost"]
+    unbatched_cost = unbatched.json()["extensions"]["cost"]["requestedQueryCost"]
+    # The 99 extra calls are priced, one point per parent: 202 and 302.
+    assert (batched_cost, unbatched_cost) == (202, 302)
+    # The estimate covers the work: 101 calls, 100 products and up to 100 reviews.
+    assert unbatched_cost >= sum(unbatched_calls.values()) + 100 + 100
+
+
+@strawberry.type
+class Fragile:
+    """A user whose one field always fails: a non-null field, so the null reaches the root."""
+
+    @strawberry.field(directives=[cost(2)])  # type: ignore[untyped-decorator]
+    def label(self) -> str:
+        raise BadUserInput("no label today")
+
+
+@strawberry.type
+class FragileQuery:
+    @strawberry.field(directives=[list_size(slicing_arguments=["first"])])  # type: ignore[untyped-decorator]
+    async def fragile(self, info: strawberry.Info, first: int = 20) -> list[Fragile]:
+        context: RequestContext = info.context
+        page = await accounts.list_users(
+            context.upstream(accounts.ACCOUNTS), first, None, context.scope
+        )
+        context.work.received(len(page["users"]))
+        return [Fragile() for _ in page["users"]]
+
+
+FRAGILE_GRAPH = Graph(schema=strawberry.Schema(query=FragileQuery), services=[accounts.ACCOUNTS])
+
+
+async def test_work_lost_to_null_propagation_is_kept_even_when_data_is_null(
+    platform: DemoPlatform, backends: Backends
+) -> None:
+    # fragile 1 + 20 x label 2 = 41 estimated; 1 call and 20 users received; data: null.
+    addresses = {"accounts": platform.addresses["accounts"]}
+    config = validate_config(limited(addresses, capacity=100))
+    app = create_app(config, FRAGILE_GRAPH)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            responses = [
+                await query(client, "{ fragile(first: 20) { label } }", headers=ANONYMOUS)
+                for _ in range(20)
+            ]
+    admitted = [r for r in responses if r.status_code == 200]
+    assert all(r.json()["data"] is None for r in admitted)
+    costs = [r.json()["extensions"]["cost"] for r in admitted]
+    assert {(c["requestedQueryCost"], c["actualQueryCost"]) for c in costs} == {(41, 21)}
+    calls = sum((await backends.call_counts()).values())
+    assert calls == len(admitted) == 3  # 21 points kept each: 37 left, the fourth cannot fit
+    left = responses[-1].json()["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"]
+    assert 100 - left == calls + 20 * calls  # kept: every call and every user received
+    assert {r.status_code for r in responses[3:]} == {429}

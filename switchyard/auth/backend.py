@@ -82,6 +82,10 @@ class Authenticator:
         client_id = _string_claim(claims, "client_id") or _string_claim(claims, "azp") or subject
         if client_id is None:
             raise InvalidCredentials("missing required claim")
+        client_claim = self.settings.jwt.client_claim
+        if client_claim is not None and _string_claim(claims, client_claim) is None:
+            # It names the caller's budget (switchyard.budgets.keys): it must be there.
+            raise InvalidCredentials("missing required claim")
         scopes = _scopes(claims)
         return Caller(
             client_id=client_id,

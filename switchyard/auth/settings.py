@@ -156,6 +156,12 @@ class JwtSettings(_Section):
     leeway: float = Field(DEFAULT_LEEWAY, ge=0, description="clock skew allowed for exp/nbf/iat")
     max_token_bytes: int = Field(DEFAULT_MAX_TOKEN_BYTES, ge=256)
     tier: str = Field(DEFAULT_USER_TIER, min_length=1, description="rate-limit tier of JWT callers")
+    client_claim: str | None = Field(
+        None,
+        pattern=r"^\S{1,256}$",
+        description="the claim whose value tells budget clients apart (each its own bucket); "
+        "default: the issuer and subject (`iss`, `sub`). Tokens without it are refused.",
+    )
 
     @model_validator(mode="after")
     def _unique_kids(self) -> Self:

@@ -23,6 +23,7 @@ from switchyard.budgets.settings import (
     mask_url,
 )
 from switchyard.budgets.store import (
+    BudgetBackendRefused,
     BudgetBackendUnavailable,
     BudgetDecision,
     BudgetState,
@@ -32,6 +33,7 @@ from switchyard.budgets.store import (
 __all__ = [
     "DEFAULT_TIERS",
     "BucketPolicy",
+    "BudgetBackendRefused",
     "BudgetBackendUnavailable",
     "BudgetDecision",
     "BudgetSettings",

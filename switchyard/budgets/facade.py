@@ -3,15 +3,17 @@
 The store says what a bucket holds; ``Budgets`` picks the tier's policy and
 decides what to do when the store cannot be reached: admit (fail open, the
 decision marked ``degraded``) or reject (fail closed). Either way it logs a
-warning once per outage rather than once per request, skips the store for
-``recheck_interval`` after a failure, and resumes on its own when the store
-answers again::
+warning once per outage rather than once per request, and resumes on its own
+when the store answers again. After a store that did not answer, it skips
+the store for ``recheck_interval``; after one that answered with an error
+(a Redis replica's ``READONLY`` during a failover) the next call tries again
+at once, on a fresh connection::
 
     budgets = Budgets.from_settings(BudgetSettings(enabled=True))
     decision = await budgets.check("ip:203.0.113.7", "anonymous", cost=12)
     if not decision.allowed:
         ...  # 429 with rate_limit_headers(decision)
-    await budgets.refund("ip:203.0.113.7", "anonymous", 12 - actual_cost)
+    budgets.credit("ip:203.0.113.7", 12 - actual_cost)  # the unused points, soon
     await budgets.aclose()
 """
 
@@ -26,6 +28,7 @@ from switchyard.budgets.memory import MemoryBudgetStore
 from switchyard.budgets.redis_store import RedisBudgetStore
 from switchyard.budgets.settings import BucketPolicy, BudgetSettings
 from switchyard.budgets.store import (
+    BudgetBackendRefused,
     BudgetBackendUnavailable,
     BudgetDecision,
     BudgetState,
@@ -61,7 +64,6 @@ class Budgets:
         self._logged_at = 0.0
         self._degraded_calls = 0
         self._unknown_tiers: set[str] = set()
-        self._credits: dict[str, int] = {}
 
     @classmethod
     def from_settings(cls, settings: BudgetSettings) -> Budgets:
@@ -72,6 +74,7 @@ class Budgets:
                 settings.redis_url,
                 key_prefix=settings.key_prefix,
                 timeout=settings.redis_timeout,
+                cluster=settings.redis_cluster,
             )
         else:
             store = MemoryBudgetStore(max_keys=settings.memory_max_keys)
@@ -84,11 +87,13 @@ class Budgets:
 
     async def ready(self) -> bool:
         """For ``/readyz``: pings the store now, so recovery is noticed without traffic."""
-        if await self._store.ping():
-            self._mark_up()
-            return True
-        self._mark_down("ping failed")
-        return False
+        try:
+            await self._store.ping()
+        except BudgetBackendUnavailable as exc:
+            self._mark_down(str(exc), recheck=not isinstance(exc, BudgetBackendRefused))
+            return False
+        self._mark_up()
+        return True
 
     def policy_for(self, tier: str) -> BucketPolicy:
         """The tier's bucket; an unknown tier gets ``default_tier``'s, with one warning per name."""
@@ -113,14 +118,9 @@ class Budgets:
         """
         check_points("cost", cost)
         policy = self.policy_for(tier)
-        credit = self._credits.pop(client_key, 0)
-        decision = await self._call(
-            lambda: self._store.take(client_key, cost, policy, credit=credit)
-        )
+        decision = await self._call(lambda: self._store.take(client_key, cost, policy))
         if decision is not None:
             return decision
-        if credit:
-            self.credit(client_key, credit)  # the store never saw it: keep it for next time
         if self.settings.failure_mode == "open":
             return BudgetDecision(
                 True,
@@ -143,19 +143,14 @@ class Budgets:
         )
 
     def credit(self, client_key: str, amount: int) -> None:
-        """Refund ``amount`` points with the client's next check, saving a round trip now.
+        """Give back ``amount`` unused points without waiting for the store.
 
-        What a request did not use is given back in the same atomic step as the
-        next charge, so a refund costs no extra call to Redis. Credits wait in
-        this process (at most ``memory_max_keys`` clients; the oldest are
-        dropped, which only errs on the strict side).
+        In memory the bucket is refunded at once; with Redis the points go
+        with the next batch of checks (inside the client's own check when one
+        is in it), so every replica sees them. A refund is applied at most
+        once: one that cannot be delivered is lost, which errs on the strict side.
         """
-        check_points("amount", amount)
-        if amount == 0:
-            return
-        self._credits[client_key] = self._credits.pop(client_key, 0) + amount
-        if len(self._credits) > self.settings.memory_max_keys:
-            del self._credits[next(iter(self._credits))]
+        self._store.credit(client_key, amount)
 
     async def refund(self, client_key: str, tier: str, amount: int) -> BudgetState:
         """Give back points charged but not used (estimated minus actual cost), up to capacity."""
@@ -185,15 +180,16 @@ class Budgets:
         try:
             result = await operation()
         except BudgetBackendUnavailable as exc:
-            self._mark_down(str(exc))
+            self._mark_down(str(exc), recheck=not isinstance(exc, BudgetBackendRefused))
             self._note_degraded()
             return None
         self._mark_up()
         return result
 
-    def _mark_down(self, reason: str) -> None:
+    def _mark_down(self, reason: str, *, recheck: bool = True) -> None:
+        """Note a failure; with ``recheck``, skip the store for ``recheck_interval``."""
         now = self._clock()
-        self._retry_at = now + self.settings.recheck_interval
+        self._retry_at = now + self.settings.recheck_interval if recheck else now
         if not self._healthy:
             return
         self._healthy = False

@@ -19,12 +19,15 @@ from switchyard.budgets.store import BudgetDecision, BudgetState, check_points, 
 
 
 class _Bucket:
-    __slots__ = ("full_at", "tokens", "updated_at")
+    __slots__ = ("full_at", "policy", "tokens", "updated_at")
 
-    def __init__(self, tokens: float, updated_at: float, full_at: float) -> None:
+    def __init__(
+        self, tokens: float, updated_at: float, full_at: float, policy: BucketPolicy
+    ) -> None:
         self.tokens = tokens
         self.updated_at = updated_at
         self.full_at = full_at
+        self.policy = policy
 
 
 class MemoryBudgetStore:
@@ -49,19 +52,23 @@ class MemoryBudgetStore:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    async def take(
-        self, key: str, cost: int, policy: BucketPolicy, *, credit: int = 0
-    ) -> BudgetDecision:
+    async def take(self, key: str, cost: int, policy: BucketPolicy) -> BudgetDecision:
         check_points("cost", cost)
-        check_points("credit", credit)
         now = self._clock()
-        tokens = min(float(policy.capacity), self._tokens(key, policy, now) + credit)
-        decision = decide(cost, tokens, policy)
+        decision = decide(cost, self._tokens(key, policy, now), policy)
         if decision.allowed and cost > 0:
             self._store(key, decision.remaining, policy, now)
-        elif credit > 0:
-            self._store(key, tokens, policy, now)
         return decision
+
+    def credit(self, key: str, amount: int) -> None:
+        """Refund ``amount`` points now, under the policy the bucket was last charged with."""
+        check_points("amount", amount)
+        bucket = self._buckets.get(key)
+        if bucket is None or amount == 0:
+            return  # no bucket: it is full
+        now, policy = self._clock(), bucket.policy
+        tokens = min(float(policy.capacity), self._tokens(key, policy, now) + amount)
+        self._store(key, tokens, policy, now)
 
     async def refund(self, key: str, amount: int, policy: BucketPolicy) -> BudgetState:
         check_points("amount", amount)
@@ -94,10 +101,11 @@ class MemoryBudgetStore:
         full_at = now + (policy.capacity - tokens) / policy.refill_per_second
         bucket = self._buckets.get(key)
         if bucket is None:
-            self._buckets[key] = _Bucket(tokens, now, full_at)
+            self._buckets[key] = _Bucket(tokens, now, full_at, policy)
             self._evict(now)
         else:
             bucket.tokens, bucket.updated_at, bucket.full_at = tokens, now, full_at
+            bucket.policy = policy
             self._buckets.move_to_end(key)
 
     def _evict(self, now: float) -> None:

@@ -13,6 +13,9 @@ echoed in validation errors::
     [budgets.tiers.partner]
     capacity = 10000
     refill_per_second = 500
+
+On Redis Cluster, ``redis_url`` names any node and ``redis_cluster = true``
+says so: redis-py's cluster client finds the others and follows ``MOVED``.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from typing import Any, Literal, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator, model_validator
-
-from switchyard.redis_link import RedisAddress
+from redis.asyncio.connection import ConnectionPool, parse_url
+from redis.exceptions import RedisError
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_KEY_PREFIX = "switchyard:budget"
@@ -76,6 +79,9 @@ class BudgetSettings(BaseModel):
         "memory", description="memory: one replica, no dependency; redis: shared by replicas"
     )
     redis_url: str = DEFAULT_REDIS_URL
+    redis_cluster: bool = Field(
+        False, description="redis_url is a node of a Redis Cluster (redis:// or rediss://, db 0)"
+    )
     key_prefix: str = Field(DEFAULT_KEY_PREFIX, min_length=1, pattern=r"^[^{}\s]+$")
     failure_mode: Literal["open", "closed"] = Field(
         "open", description="when Redis is unreachable: open admits, closed rejects"
@@ -107,13 +113,7 @@ class BudgetSettings(BaseModel):
             raise ValueError("not a valid URL") from None
         if parts.scheme not in REDIS_SCHEMES:
             raise ValueError("must start with redis://, rediss:// or unix://")
-        try:
-            RedisAddress.from_url(url).tls_context()
-        except ValueError as exc:
-            # Messages of our own and of redis-py's parser name options, never values.
-            raise ValueError(str(exc)) from None
-        except (OSError, ssl.SSLError) as exc:
-            raise ValueError(f"its TLS files cannot be used: {exc}") from None
+        check_redis_url(url)
         return url
 
     @model_validator(mode="after")
@@ -122,9 +122,50 @@ class BudgetSettings(BaseModel):
             raise ValueError(f"default_tier {self.default_tier!r} is not one of the tiers")
         return self
 
+    @model_validator(mode="after")
+    def _a_cluster_url(self) -> Self:
+        if self.redis_cluster:
+            options = parse_url(self.redis_url)
+            if "path" in options:
+                raise ValueError("redis_cluster needs a redis:// or rediss:// URL")
+            if options.get("db"):
+                raise ValueError("redis_cluster has only database 0")
+        return self
+
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for name, value in super().__repr_args__():
             yield name, mask_url(value) if name == "redis_url" else value
+
+
+def check_redis_url(url: str) -> None:
+    """Raise ``ValueError`` for a URL redis-py cannot use, naming options, never values.
+
+    TLS options are redis-py's query parameters: ``ssl_ca_certs`` (a CA
+    bundle), ``ssl_cert_reqs`` (``required``, ``optional`` or ``none``),
+    ``ssl_check_hostname``, ``ssl_certfile``/``ssl_keyfile``; their files are
+    read now, so a wrong path is a config error rather than an outage.
+    """
+    try:
+        options: dict[str, Any] = dict(parse_url(url))
+    except ValueError as exc:
+        # redis-py's parser names the option, never its value.
+        raise ValueError(str(exc)) from None
+    if url.startswith("rediss://"):
+        verify = str(options.get("ssl_cert_reqs") or "required").lower()
+        if verify not in ("required", "optional", "none"):
+            raise ValueError("ssl_cert_reqs must be required, optional or none")
+        try:
+            context = ssl.create_default_context(cafile=options.get("ssl_ca_certs"))
+            if options.get("ssl_certfile"):
+                context.load_cert_chain(options["ssl_certfile"], options.get("ssl_keyfile"))
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"its TLS files cannot be used: {exc}") from None
+    try:
+        ConnectionPool.from_url(url).make_connection()  # type: ignore[no-untyped-call]
+    except TypeError as exc:  # "... got an unexpected keyword argument 'name'"
+        raise ValueError(f"an option redis-py does not know: {exc}") from None
+    except (ValueError, RedisError) as exc:
+        raise ValueError(f"redis-py cannot use it: {type(exc).__name__}") from None
 
 
 def mask_url(url: str) -> str:

@@ -24,6 +24,14 @@ class BudgetBackendUnavailable(Exception):
     """The store could not be reached or did not answer; the message never holds a password."""
 
 
+class BudgetBackendRefused(BudgetBackendUnavailable):
+    """The store answered, but with an error (a Redis replica's ``READONLY``...).
+
+    No time was lost waiting, so the next call tries the store again at once
+    rather than after ``recheck_interval``.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class BudgetState:
     """How full a bucket is; ``degraded``: the store was unreachable and the numbers are a guess."""
@@ -82,12 +90,16 @@ class BudgetDecision:
 class BudgetStore(Protocol):
     """Where buckets live: one process (``MemoryBudgetStore``) or Redis (``RedisBudgetStore``)."""
 
-    async def take(
-        self, key: str, cost: int, policy: BucketPolicy, *, credit: int = 0
-    ) -> BudgetDecision:
-        """Atomically refill, add ``credit``, then spend ``cost`` if it fits.
+    async def take(self, key: str, cost: int, policy: BucketPolicy) -> BudgetDecision:
+        """Atomically refill, then spend ``cost`` if it fits; a denied take spends nothing."""
+        ...
 
-        A denied take spends nothing (the credit is kept).
+    def credit(self, key: str, amount: int) -> None:
+        """Give back ``amount`` points soon, never beyond capacity, without waiting.
+
+        Applied at most once: a refund that cannot be delivered is lost (the
+        strict side), never applied twice. A bucket that is full (or unknown)
+        stays full.
         """
         ...
 
@@ -100,7 +112,7 @@ class BudgetStore(Protocol):
         ...
 
     async def ping(self) -> bool:
-        """Whether the store answers."""
+        """``True`` when the store answers and can keep buckets; else raises like ``take``."""
         ...
 
     async def aclose(self) -> None: ...

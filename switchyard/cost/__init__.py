@@ -10,10 +10,12 @@ operation, not the backends::
     print(explain(report))  # the same, field by field
 
 The estimate follows the rules in ``walk``; the actual cost walks the
-response instead. ``CostAnalysis`` is the Strawberry extension that estimates
-before any resolver runs and measures after. Weights are strings in the
-specification and may be fractional; sums are exact (``Decimal``) and
-``cost`` rounds up to whole points.
+response instead, and is never less than the work the request did (one point
+per upstream call, one per item received, counted by ``work.WorkMeter``
+whether or not the data survived null propagation). ``CostAnalysis`` is the
+Strawberry extension that estimates before any resolver runs and measures
+after. Weights are strings in the specification and may be fractional; sums
+are exact (``Decimal``) and ``cost`` rounds up to whole points.
 
 The modules, each importing only those listed before it:
 
@@ -25,6 +27,7 @@ The modules, each importing only those listed before it:
 - ``walk``: ``estimate_cost`` and ``actual_cost``, and the rules they follow.
 - ``cache``: ``EstimateCache``, estimates of repeated operations.
 - ``settings``: ``CostSettings``, the ``[cost]`` config section.
+- ``work``: ``WorkMeter``, the upstream calls and items of one request, ``work_of``.
 - ``measurement``: ``CostMeasurement`` on the request context, ``measurement_of``.
 - ``extension``: ``CostAnalysis``.
 """
@@ -49,6 +52,7 @@ from switchyard.cost.model import (
 from switchyard.cost.report import CostReport, FieldCost, as_json, explain
 from switchyard.cost.settings import DEFAULT_MAX_COST, DEFAULT_MODE, CostSettings
 from switchyard.cost.walk import actual_cost, estimate_cost
+from switchyard.cost.work import WORK_ATTRIBUTE, WorkMeter, work_of
 
 __all__ = [
     "COMPOSITE_WEIGHT",
@@ -59,6 +63,7 @@ __all__ = [
     "DEFAULT_MAX_COST",
     "DEFAULT_MODE",
     "LEAF_WEIGHT",
+    "WORK_ATTRIBUTE",
     "ActualHook",
     "Cost",
     "CostAnalysis",
@@ -74,6 +79,7 @@ __all__ = [
     "ListSize",
     "SizeRule",
     "SlicingArgumentError",
+    "WorkMeter",
     "actual_cost",
     "as_json",
     "build_cost_schema",
@@ -82,4 +88,5 @@ __all__ = [
     "explain",
     "list_size",
     "measurement_of",
+    "work_of",
 ]

@@ -15,7 +15,8 @@ BAD_USER_INPUT = ErrorCode.BAD_USER_INPUT
 
 # CostError
 #  ├── SlicingArgumentError   BAD_USER_INPUT: requireOneSlicingArgument not met
-#  └── CostLimitExceeded      COST_LIMIT_EXCEEDED: estimate above the maximum
+#  └── CostLimitExceeded      COST_LIMIT_EXCEEDED: estimate above the maximum (max_cost, or
+#                             the caller's whole budget: it could never be admitted)
 class CostError(Exception):
     """An operation the cost analysis refuses; ``as_graphql_error()`` is what the client sees."""
 
@@ -45,9 +46,16 @@ class CostLimitExceeded(CostError):
     'Query cost 1230 exceeds the maximum of 1000.'
     """
 
-    def __init__(self, estimated_cost: int, maximum_cost: int, *, nodes: Iterable[Any] = ()):
+    def __init__(
+        self,
+        estimated_cost: int,
+        maximum_cost: int,
+        *,
+        nodes: Iterable[Any] = (),
+        message: str | None = None,
+    ) -> None:
         super().__init__(
-            f"Query cost {estimated_cost} exceeds the maximum of {maximum_cost}.",
+            message or f"Query cost {estimated_cost} exceeds the maximum of {maximum_cost}.",
             code=COST_LIMIT_EXCEEDED,
             nodes=nodes,
         )

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from graphql import GraphQLError
+
 from switchyard.cost.report import CostReport
 
 COST_ATTRIBUTE = "cost"
@@ -19,7 +21,15 @@ class CostMeasurement:
     estimate: CostReport
     maximum: int
     actual: int | None = None
-    """Set after execution; stays None when the operation was rejected."""
+    """Set after execution, the larger of ``measured`` and ``work``; None when refused."""
+    measured: int | None = None
+    """What the response shows: its fields and list items, as the estimate counts them."""
+    work: int = 0
+    """What the request made upstreams do: one point per call, one per item received."""
+    enforced: bool = True
+    """Whether refusals apply (``enforce``) or are only reported (``measure``)."""
+    refusal: GraphQLError | None = None
+    """In ``measure`` mode, the error ``enforce`` would have refused the operation with."""
 
     @property
     def requested(self) -> int:
@@ -28,6 +38,21 @@ class CostMeasurement:
     @property
     def exceeds_maximum(self) -> bool:
         return self.estimate.cost > self.maximum
+
+    @property
+    def unused(self) -> int:
+        """Points of the estimate the operation did not use: what a refund may give back.
+
+        Never more than the estimate minus the work done, whatever the response shows;
+        nothing before the operation was measured.
+        """
+        return 0 if self.actual is None else max(0, self.requested - self.actual)
+
+    def settle(self, measured: int, work: int) -> None:
+        """Record the response's cost and the work done; the actual cost is the larger."""
+        self.measured = measured
+        self.work = work
+        self.actual = max(measured, work)
 
 
 def measurement_of(context: Any) -> CostMeasurement | None:

@@ -24,8 +24,9 @@ class CostSettings(BaseModel):
 
     mode: Literal["off", "measure", "enforce"] = Field(
         DEFAULT_MODE,
-        description="off: no analysis; measure: estimate and measure, never reject; "
-        "enforce: also reject operations estimated above max_cost",
+        description="off: no analysis; measure: estimate, decide as enforce would, report "
+        "(extensions.cost.wouldRefuse, one info line), never refuse; enforce: refuse above "
+        "max_cost, above the caller's budget, and for want of points (429)",
     )
     max_cost: int = Field(DEFAULT_MAX_COST, ge=1, description="most points one operation may cost")
     default_list_size: int = Field(

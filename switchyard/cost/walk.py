@@ -8,6 +8,14 @@ The rules, and the choices the specification leaves open:
   Arguments given in the operation (not null) add their ``@cost`` and that of
   their input fields given; arguments of directives used add theirs.
   ``cost(field) = max(0, weight + arguments + directives)``, counted once.
+- What cannot be batched is priced per parent through an argument's weight.
+  A connection served per parent (``Product.reviews``, ``PagedEdge``) shares
+  one upstream call among all parents, except a page ``after`` a cursor,
+  which needs a call of its own; so its ``after`` argument carries
+  ``@cost(weight: "1")``. An argument weighs once per occurrence of its
+  field, and under a list its field occurs once per parent, so
+  ``products(first: 100) { edges { node { reviews(after: $c) { ... } } } }``
+  adds 100 points, one per call, to what the same query costs without ``after``.
 - A field's children are multiplied by its list size: the largest slicing
   argument (variables resolved); with none given explicitly, the schema
   defaults of the slicing arguments count as given (``users`` means
@@ -31,7 +39,9 @@ The actual cost walks the response instead: a list counts its real items, a
 null costs its field's own weight and nothing below it, and a field missing
 from the response (never executed, or lost to a propagated null) costs
 nothing. On an interface or union the member is the response's
-``__typename`` if selected, else the most expensive member again.
+``__typename`` if selected, else the most expensive member again. What the
+response lost is not lost to the budget: ``CostAnalysis`` never measures an
+operation at less than the work it did (``switchyard.cost.work``).
 """
 
 from __future__ import annotations
