@@ -86,9 +86,7 @@ def test_without_an_auth_section_anonymous_callers_are_allowed_and_nothing_else(
     ],
 )
 def test_a_key_that_could_be_confused_is_refused(key: dict[str, Any], message: str) -> None:
-    assert problem({"jwt": {"keys": [key]}}) == (
-        f"switchyard.toml: auth.jwt.keys.0: {message}"
-    )
+    assert problem({"jwt": {"keys": [key]}}) == (f"switchyard.toml: auth.jwt.keys.0: {message}")
 
 
 def test_a_jwks_never_accepts_hmac_algorithms() -> None:
