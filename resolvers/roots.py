@@ -22,9 +22,10 @@ from switchyard import (
     ConnectionRecord,
     Forbidden,
     RequestContext,
+    check_cursor,
+    decimal_id,
     page_request,
 )
-from switchyard.edges import check_cursor, decimal_id
 from upstreams import accounts, catalog, orders, reviews
 
 MAX_REVIEW_CHARACTERS = 2000

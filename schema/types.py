@@ -19,8 +19,15 @@ from resolvers.records import (
     UserRecord,
     orders_page,
 )
-from switchyard import BatchEdge, Connection, PagedEdge, cost, list_size, owner_or_admin
-from switchyard.edges import decimal_id
+from switchyard import (
+    BatchEdge,
+    Connection,
+    PagedEdge,
+    cost,
+    decimal_id,
+    list_size,
+    owner_or_admin,
+)
 from upstreams import MAX_BATCH, accounts, catalog, inventory, orders, reviews, shipping
 
 # Every id the services know is a decimal integer (docs/demo-contract.md): each edge checks

@@ -31,7 +31,7 @@ from switchyard.connections import (
 )
 from switchyard.context import RequestContext
 from switchyard.cost import cost, list_size
-from switchyard.edges import BatchEdge, PagedEdge
+from switchyard.edges import BatchEdge, PagedEdge, check_cursor, decimal_id
 from switchyard.errors import (
     BadUserInput,
     ErrorCode,
@@ -69,7 +69,9 @@ __all__ = [
     "Unauthenticated",
     "__version__",
     "authenticated",
+    "check_cursor",
     "cost",
+    "decimal_id",
     "list_size",
     "load_graph",
     "owner_or_admin",

@@ -14,7 +14,6 @@ never read to its end.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse, validate
 from strawberry.extensions import SchemaExtension
 
 from switchyard.limits import LimitSettings, OperationLimits, exceeded, limit_error
+from switchyard.lru import ByteLRU
 
 VALIDATION_MAX_ERRORS = 20
 """graphql-core stops validating there: an invalid document costs no more than that."""
@@ -34,7 +34,6 @@ DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 @dataclass(slots=True)
 class CachedDocument:
     document: DocumentNode
-    weight: int
     validated: dict[tuple[Any, ...], list[GraphQLError]] = field(default_factory=dict)
     """Validation errors by the tuple of rules they were found with."""
 
@@ -49,21 +48,23 @@ class DocumentCache:
     """
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self.size = 0
-        self._entries: OrderedDict[str, CachedDocument] = OrderedDict()
+        self._entries = ByteLRU[str, CachedDocument](max_bytes)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def size(self) -> int:
+        return self._entries.size
 
     def parse(self, query: str, options: dict[str, Any]) -> DocumentNode:
         """The document of ``query``; a syntax error is raised, and not kept."""
         entry = self._entries.get(query)
         if entry is not None:
-            self._entries.move_to_end(query)
             return entry.document
         document = parse(query, **options)
-        self._keep(query, document)
+        weight = ENTRY_OVERHEAD_BYTES + AST_BYTES_PER_CHARACTER * len(query)
+        self._entries.put(query, CachedDocument(document), weight=weight)
         return document
 
     def validate(
@@ -87,16 +88,6 @@ class DocumentCache:
                 entry.validated[key] = errors
             return errors
         return _validate(schema, document, key, limits, hide_suggestions)
-
-    def _keep(self, query: str, document: DocumentNode) -> None:
-        weight = ENTRY_OVERHEAD_BYTES + AST_BYTES_PER_CHARACTER * len(query)
-        if weight > self.max_bytes:
-            return
-        self._entries[query] = CachedDocument(document, weight)
-        self.size += weight
-        while self.size > self.max_bytes:
-            _, evicted = self._entries.popitem(last=False)
-            self.size -= evicted.weight
 
 
 class CachedDocuments(SchemaExtension):

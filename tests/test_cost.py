@@ -626,12 +626,19 @@ def test_the_estimate_cache_reuses_a_report_for_the_same_document_and_variables(
     strawberry_schema = demo_graph.schema
     model = CostModel.from_strawberry(strawberry_schema)
     document = parse("query($n: Int) { users(first: $n) { edges { node { id } } } }")
-    cache = EstimateCache(maxsize=2)
+    cache = EstimateCache(max_bytes=1_000_000)
     first = cache.estimate(model, strawberry_schema._schema, document, {"n": 5}, None, strict=True)
     again = cache.estimate(model, strawberry_schema._schema, document, {"n": 5}, None, strict=True)
     other = cache.estimate(model, strawberry_schema._schema, document, {"n": 9}, None, strict=True)
     assert again is first
     assert (first.cost, other.cost) == (7, 11)  # 1 + 1 + n x 1
+    # A document that is gone is never mistaken for one that takes its id.
+    del document
+    stranger = parse(
+        "query($n: Int) { products(first: $n) { edges { node { stock { available } } } } }"
+    )
+    report = cache.estimate(model, strawberry_schema._schema, stranger, {"n": 5}, None, strict=True)
+    assert report.cost == 12  # 1 + 1 + 5 x (node 1 + stock 1)
 
 
 def test_the_estimate_cache_measures_actual_cost_like_the_plain_function() -> None:

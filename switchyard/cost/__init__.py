@@ -33,7 +33,7 @@ The modules, each importing only those listed before it:
 """
 
 from switchyard.cost.annotations import Cost, ListSize, cost, list_size
-from switchyard.cost.cache import DEFAULT_ESTIMATE_CACHE_SIZE, EstimateCache
+from switchyard.cost.cache import DEFAULT_ESTIMATE_CACHE_BYTES, EstimateCache
 from switchyard.cost.directives import COST_DIRECTIVES_SDL, build_cost_schema
 from switchyard.cost.errors import (
     CostError,
@@ -58,7 +58,7 @@ __all__ = [
     "COMPOSITE_WEIGHT",
     "COST_ATTRIBUTE",
     "COST_DIRECTIVES_SDL",
-    "DEFAULT_ESTIMATE_CACHE_SIZE",
+    "DEFAULT_ESTIMATE_CACHE_BYTES",
     "DEFAULT_LIST_SIZE",
     "DEFAULT_MAX_COST",
     "DEFAULT_MODE",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -12,28 +12,34 @@ from graphql import DocumentNode, GraphQLSchema
 from switchyard.cost.model import CostModel
 from switchyard.cost.report import CostReport
 from switchyard.cost.walk import _measure_data, _Walk, estimate_cost
+from switchyard.lru import ByteLRU
 
-DEFAULT_ESTIMATE_CACHE_SIZE = 512
+DEFAULT_ESTIMATE_CACHE_BYTES = 16 * 1024 * 1024
+PLAN_BYTES_PER_CHARACTER = 64
+"""An estimate or a measuring plan holds a few objects per field: bytes per character of
+the document's text, an upper bound measured with tracemalloc."""
+ENTRY_OVERHEAD_BYTES = 1024
 
 
 class EstimateCache:
     """Estimates and measuring plans of recent operations, by document, operation and variables.
 
-    Both depend only on those (and the model), and with a parser cache the
+    Both depend only on those (and the model), and with a document cache the
     same document object comes back for the same text, so a repeated
     operation skips the estimate walk and reuses the per-type plans its
-    actual cost is measured with. Each entry holds its document, so the
-    ``id`` in its key cannot be reused by another document while it lives.
+    actual cost is measured with. Entries are bounded by their estimated
+    bytes, and refer to their document weakly: the document cache alone
+    decides how long a document lives, and an entry whose document is gone
+    (so that its ``id`` could be reused) is never returned.
 
     Given to ``CostAnalysis``, one for all requests::
 
-        cache = EstimateCache(maxsize=256)
+        cache = EstimateCache(max_bytes=16 * 1024 * 1024)
         CostAnalysis(settings, model=model, cache=cache)
     """
 
-    def __init__(self, maxsize: int = DEFAULT_ESTIMATE_CACHE_SIZE) -> None:
-        self.maxsize = maxsize
-        self._entries: OrderedDict[tuple[Any, ...], tuple[DocumentNode, Any]] = OrderedDict()
+    def __init__(self, max_bytes: int = DEFAULT_ESTIMATE_CACHE_BYTES) -> None:
+        self._entries = ByteLRU[tuple[Any, ...], tuple[weakref.ref[DocumentNode], Any]](max_bytes)
 
     def estimate(
         self,
@@ -83,11 +89,10 @@ class EstimateCache:
             return compute()
         key = (*kind, id(model), id(document), operation_name, variables_key)
         entry = self._entries.get(key)
-        if entry is not None and entry[0] is document:
-            self._entries.move_to_end(key)
+        if entry is not None and entry[0]() is document:
             return entry[1]
         value = compute()
-        self._entries[key] = (document, value)
-        if len(self._entries) > self.maxsize:
-            self._entries.popitem(last=False)
+        text = len(document.loc.source.body) if document.loc else 0
+        weight = ENTRY_OVERHEAD_BYTES + PLAN_BYTES_PER_CHARACTER * text + len(variables_key)
+        self._entries.put(key, (weakref.ref(document), value), weight=weight)
         return value

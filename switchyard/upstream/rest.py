@@ -99,6 +99,8 @@ class HttpTransport(Transport):
             raise UpstreamTimeout(
                 self.name, operation, f"no answer from {self.base_url} in {timeout:.3f}s"
             ) from exc
+        except httpx.InvalidURL as exc:  # not an HTTPError: a URL httpx refuses to send
+            raise UpstreamRejected(self.name, operation, f"invalid URL: {exc}") from exc
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(
                 self.name, operation, f"{type(exc).__name__} from {self.base_url}: {exc}"
