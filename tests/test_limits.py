@@ -306,3 +306,20 @@ def test_the_document_cache_keeps_within_its_bytes() -> None:
         assert cache.size <= 2_000_000
     # Each holds about 128 bytes of syntax tree per character of its text.
     assert 0 < len(cache) < 100
+
+
+async def test_a_query_of_two_thousand_errors_answers_the_cap_and_logs_one_line(
+    gateway: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    emails = " ".join(f"e{i}: email" for i in range(20))
+    document = "{ users(first: 100) { edges { node { " + emails + " } } } }"
+    assert len(document) < 300
+    response = await query(gateway, document, headers=ANONYMOUS)
+    errors = response.json()["errors"]
+    assert len(errors) == 101
+    assert errors[-1]["message"] == "1900 more errors were left out."
+    lines = [r for r in caplog.records if r.name.startswith(("switchyard", "strawberry"))]
+    assert [r.getMessage() for r in lines] == [
+        "answered with errors: UNAUTHENTICATED x100, OPERATION_LIMIT_EXCEEDED x1"
+    ]
