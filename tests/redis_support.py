@@ -1,4 +1,4 @@
-"""Redis for the tests: the shared server, and throwaway ones that can be stopped mid-run.
+"""Redis for the tests: the shared server, throwaway ones that can be stopped mid-run, a proxy.
 
 Tests that need Redis (``SWITCHYARD_TEST_REDIS_URL``, default the local server)
 or the ``redis-server`` binary skip when it is absent, except under ``CI=true``,

@@ -230,9 +230,8 @@ async def test_a_late_reply_fails_its_own_batch_only_and_its_connection_is_repla
             sent = store.round_trips
             stalled = asyncio.create_task(store.take("a", 1, HUNDRED))
             await eventually(lambda: store.round_trips > sent)  # out, on that connection
-            started = time.monotonic()
             answered = await store.take("b", 1, HUNDRED)  # the next batch: a new connection
-            assert time.monotonic() - started < 0.4  # did not wait for the stalled one
+            assert not stalled.done()  # answered while the stalled batch still waits
             assert answered.allowed and proxy.connections == 2
             with pytest.raises(BudgetBackendUnavailable, match="no reply"):
                 await stalled

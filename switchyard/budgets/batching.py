@@ -4,22 +4,24 @@ A budget check is one Redis command per GraphQL request, and redis-py's
 per-command path (pool checkout, retry wrapper, parser, observability hooks)
 costs more CPU than the script it runs. ``Pipeliner`` queues the commands
 issued during one turn of the event loop and sends them as one
-non-transactional pipeline over one of redis-py's pooled connections
-(``redis.asyncio``, replies parsed by hiredis), so that cost is paid once per
+non-transactional pipeline on one redis-py connection (``redis.asyncio``;
+replies parsed, commands packed, by hiredis), so that cost is paid once per
 batch rather than once per check::
 
     pipeliner = Pipeliner(redis_client("redis://cache:6379/0"), timeout=0.25)
     replies = await asyncio.gather(pipeliner.call("INCR", "a"), pipeliner.call("INCR", "b"))
     await pipeliner.aclose()
 
-At most ``max_in_flight`` batches are out at once (one pooled connection
-each); what arrives meanwhile waits and goes out in the next batch. Each
-round trip has its own deadline (``timeout``), and what goes wrong stays in
-its batch:
+At most ``max_in_flight`` batches are out at once, each on a connection of
+the pipeliner's own small pool: redis-py connections, made by the client's
+``ConnectionPool`` (address, TLS, AUTH, database, client name), without the
+pool's per-checkout bookkeeping. What arrives meanwhile goes out in the next
+batch. Each round trip has its own deadline (``timeout``; opening a
+connection, at least ``CONNECT_TIMEOUT``), and what goes wrong stays in its batch:
 
 - no answer in time, or a broken connection: that batch's commands fail with
   ``RedisUnavailable`` (whether Redis ran them is unknown, so they are never
-  sent again); redis-py drops the connection and the next batch opens a new one.
+  sent again); the connection is dropped and the next batch opens a new one.
 - an error reply fails only its own command (``RedisRefused``), except
   ``NOSCRIPT``, answered by sending the script itself (``EVAL``), and the
   replies of a server that is no longer the primary (``READONLY``,
@@ -37,11 +39,11 @@ connection or a ``READONLY`` makes the client rediscover the cluster's topology.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
+import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
@@ -62,6 +64,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger("switchyard.budgets")
+T = TypeVar("T")
+
+# hiredis's stub types the command as a 1-tuple.
+_pack = cast(Callable[[tuple[Any, ...]], bytes], hiredis.pack_command)
 
 DEFAULT_MAX_IN_FLIGHT = 4
 """Batches out at once, one pooled connection each (per node on a cluster)."""
@@ -158,6 +164,8 @@ class Pipeliner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._generation = 0
         self._closed = False
+        self._idle: list[AbstractConnection] = []
+        self._connect_within = max(timeout, CONNECT_TIMEOUT)
 
     def call(self, *args: Any, script: str | None = None) -> asyncio.Future[Any]:
         """Queue one command; its reply (or ``RedisUnavailable``/``RedisRefused``) comes back."""
@@ -191,6 +199,8 @@ class Pipeliner:
             if not self._tasks:
                 break
             await asyncio.wait(set(self._tasks))
+        for connection in self._idle:
+            await connection.disconnect()
         await self.client.aclose()
 
     def _start(self) -> None:
@@ -281,35 +291,80 @@ class Pipeliner:
     async def _round_trip(self, commands: list[Command]) -> list[Any]:
         """Every command's reply, or the error reply in its place; raises if none came."""
         client = self.client
-        connect_within = max(self.timeout, CONNECT_TIMEOUT)
         if isinstance(client, RedisCluster):
             # Learning the topology (CLUSTER SLOTS, COMMAND) is not one round trip: it has
             # its own bound. Once it is known this returns at once.
-            async with asyncio.timeout(connect_within):
+            async with asyncio.timeout(self._connect_within):
                 await client.initialize()
             self.round_trips += 1
-            async with _deadline(self.timeout):
-                pipeline = client.pipeline(transaction=False)
-                for command in commands:
-                    pipeline.execute_command(*command.args)
-                replies: list[Any] = await pipeline.execute(raise_on_error=False)
-                return replies
-        pool = client.connection_pool
-        try:
-            # Opening a connection (connect, AUTH, CLIENT SETNAME...) takes a few round
-            # trips; a busy event loop must not turn that into an outage.
-            async with asyncio.timeout(connect_within):
-                connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-        except TimeoutError:
-            # Cut short mid-handshake, a connection may look connected without being ready.
-            await pool.disconnect(inuse_connections=False)
-            raise
+            pipeline = client.pipeline(transaction=False)
+            for command in commands:
+                pipeline.execute_command(*command.args)
+            replies: list[Any] = await self._within_deadline(pipeline.execute(raise_on_error=False))
+            return replies
+        connection = await self._connection(client)
         self.round_trips += 1
         try:
-            async with _deadline(self.timeout):
-                return await _pipelined(connection, commands)
+            return await self._within_deadline(_pipelined(connection, commands))
         finally:
-            await pool.release(connection)
+            self._idle.append(connection)
+
+    async def _connection(self, client: Redis) -> AbstractConnection:
+        """A connection of the pipeliner's own small pool (redis-py's), connected and clean.
+
+        One batch holds one connection, so there are never more than
+        ``max_in_flight``; they are made by the client's ``ConnectionPool``
+        (address, password, TLS, client name) without its per-checkout bookkeeping.
+        """
+        idle = self._idle
+        pool = client.connection_pool
+        connection = idle.pop() if idle else pool.make_connection()  # type: ignore[no-untyped-call]
+        try:
+            if connection.is_connected and await _stale(connection):
+                await connection.disconnect(nowait=True)  # Redis closed it (a restart)
+            if not connection.is_connected:
+                # Connecting (TCP, TLS, AUTH, CLIENT SETNAME) takes a few round trips: a
+                # bound of its own, so that a busy event loop does not look like an outage.
+                async with asyncio.timeout(self._connect_within):
+                    await connection.connect()
+        except BaseException:
+            # Cut short mid-handshake it may look connected without being ready: reset it.
+            await connection.disconnect(nowait=True)
+            idle.append(connection)
+            raise
+        return connection
+
+    async def _within_deadline(self, operation: Awaitable[T]) -> T:
+        """``operation``, or ``TimeoutError`` when it takes longer than ``timeout``.
+
+        Lighter than ``asyncio.timeout``, and lenient to a busy event loop: the
+        cancellation waits behind the callbacks already due, so a reply that
+        arrived in time is read even if the loop could not get to it at once
+        (the deadline is for a late Redis, not for a busy gateway). A
+        connection cancelled mid-reply is dropped by redis-py.
+        """
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        expired = finished = False
+
+        def expire() -> None:
+            nonlocal expired
+            if not finished:
+                expired = True
+                task.cancel()
+
+        timer = loop.call_at(loop.time() + self.timeout, loop.call_soon, expire)
+        try:
+            return await operation
+        except asyncio.CancelledError:
+            if not expired:
+                raise
+            task.uncancel()
+            raise TimeoutError from None
+        finally:
+            finished = True
+            timer.cancel()
 
     def _explain(self, error: Exception) -> str:
         reason = describe(error)
@@ -330,7 +385,8 @@ class Pipeliner:
                 self._generation += 1
                 await client.aclose()  # the next command rediscovers the cluster
         elif role_changed:
-            await client.connection_pool.disconnect(inuse_connections=False)
+            for connection in self._idle:
+                await connection.disconnect(nowait=True)
 
 
 async def _pipelined(connection: AbstractConnection, commands: list[Command]) -> list[Any]:
@@ -340,9 +396,9 @@ async def _pipelined(connection: AbstractConnection, commands: list[Command]) ->
     place). A connection that breaks or is cancelled mid-way (the deadline) is
     dropped by redis-py, so no late reply reaches a later batch.
     """
-    await connection.send_packed_command(
-        connection.pack_commands([command.args for command in commands])
-    )
+    # hiredis (Redis's own C library, redis-py's parser here) packs a command in a
+    # fraction of the time redis-py's pure-Python packer takes.
+    await connection.send_packed_command(b"".join([_pack(command.args) for command in commands]))
     replies: list[Any] = []
     for _ in commands:
         try:
@@ -352,22 +408,13 @@ async def _pipelined(connection: AbstractConnection, commands: list[Command]) ->
     return replies
 
 
-@contextlib.asynccontextmanager
-async def _deadline(seconds: float) -> AsyncIterator[None]:
-    """``asyncio.timeout(seconds)``, except that a reply that came in time is read.
-
-    When the deadline passes, the task is cancelled one turn of the event loop
-    later, after the callbacks already due: on a loop too busy to run the
-    reading task at once, data that arrived before the deadline still wins
-    (a late Redis, not a busy gateway, is what the deadline is for).
-    """
-    loop = asyncio.get_running_loop()
-    async with asyncio.timeout(None) as timeout:
-        timer = loop.call_at(loop.time() + seconds, timeout.reschedule, 0)
-        try:
-            yield
-        finally:
-            timer.cancel()
+async def _stale(connection: AbstractConnection) -> bool:
+    """Whether an idle connection was closed by Redis, or has bytes no one asked for."""
+    try:
+        can_read = getattr(connection, "can_read", None) or connection.can_read_destructive
+        return bool(await can_read())
+    except (RedisConnectionError, OSError):
+        return True
 
 
 def _role_error(error: Exception) -> bool:

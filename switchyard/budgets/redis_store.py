@@ -56,7 +56,7 @@ from switchyard.budgets.store import (
 CLIENT_NAME = "switchyard-budgets"
 MAX_PENDING_CREDITS = 100_000
 """Clients with a refund waiting for the next batch; past it the oldest is dropped (strict)."""
-CREDIT_DELAY = 0.05
+CREDIT_DELAY = 0.1
 """Seconds a refund waits for a batch of checks to ride along with before going alone."""
 
 # Shared by every script: KEYS[1] the bucket. Redis 7 replicates script effects, so TIME
