@@ -24,7 +24,13 @@ from services.recording import RequestRecord
 from services.registry import SERVICE_NAMES as DEMO_UPSTREAMS
 from switchyard.app import create_app
 from switchyard.config import GatewayConfig, validate_config
-from tests.redis_support import redis, redis_available, redis_server  # noqa: F401 (fixtures)
+from tests.redis_support import (  # noqa: F401 (fixtures)
+    prefix,
+    redis,
+    redis_available,
+    redis_server,
+    store,
+)
 
 KINDS = {"catalog": "grpc", "inventory": "grpc", "shipping": "xml"}
 PROJECT_CONFIG = Path(__file__).resolve().parent.parent / "switchyard.toml"

@@ -13,12 +13,15 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
 from redis.asyncio import Redis
+
+from switchyard.budgets import RedisBudgetStore
 
 REDIS_URL = os.environ.get("SWITCHYARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -161,3 +164,20 @@ class StallingProxy:
                 writer.close()
 
         await asyncio.gather(pipe(client_r, redis_w, False), pipe(redis_r, client_w, True))
+
+
+@pytest.fixture
+async def prefix(redis: Redis) -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    name = f"switchyard:test:{uuid.uuid4().hex}"
+    yield name
+    async for key in redis.scan_iter(match="{" + name + "*"):
+        await redis.delete(key)
+
+
+@pytest.fixture
+async def store(prefix: str) -> AsyncIterator[RedisBudgetStore]:
+    """A Redis budget store on the shared Redis, under ``prefix``."""
+    redis_store = RedisBudgetStore.from_url(REDIS_URL, key_prefix=prefix)
+    yield redis_store
+    await redis_store.aclose()

@@ -13,8 +13,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -47,22 +45,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def prefix(redis: Redis) -> AsyncIterator[str]:
-    """A key prefix of this test's own; its keys are deleted afterwards."""
-    name = f"switchyard:test:{uuid.uuid4().hex}"
-    yield name
-    async for key in redis.scan_iter(match="{" + name + ":*"):
-        await redis.delete(key)
-
-
-@pytest.fixture
-async def store(prefix: str) -> AsyncIterator[RedisBudgetStore]:
-    redis_store = RedisBudgetStore.from_url(REDIS_URL, key_prefix=prefix)
-    yield redis_store
-    await redis_store.aclose()
 
 
 def settings(**overrides: Any) -> BudgetSettings:

@@ -11,8 +11,7 @@ import asyncio
 import datetime
 import ipaddress
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,21 +37,6 @@ from tests.redis_support import (
 )
 
 HUNDRED = BucketPolicy(capacity=100, refill_per_second=1e-6)
-
-
-@pytest.fixture
-async def prefix(redis: Redis) -> AsyncIterator[str]:
-    name = f"switchyard:test:{uuid.uuid4().hex}"
-    yield name
-    async for key in redis.scan_iter(match="{" + name + "*"):
-        await redis.delete(key)
-
-
-@pytest.fixture
-async def store(prefix: str) -> AsyncIterator[RedisBudgetStore]:
-    redis_store = RedisBudgetStore.from_url(REDIS_URL, key_prefix=prefix)
-    yield redis_store
-    await redis_store.aclose()
 
 
 async def eventually(condition: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0) -> None:
