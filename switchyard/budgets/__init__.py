@@ -3,7 +3,7 @@
 ``Budgets`` is the entry point; the rest is what it is made of::
 
     budgets = Budgets.from_settings(config.budgets)
-    key = client_key(caller.client_id, peer_ip, headers.get("x-forwarded-for"),
+    key = bucket_key(caller, peer_ip, headers.getlist("x-forwarded-for"),
                      config.budgets.trusted_proxies)
     decision = await budgets.check(key, caller.tier, estimated_cost)
     response.headers.update(rate_limit_headers(decision))
@@ -13,7 +13,7 @@
 
 from switchyard.budgets.facade import Budgets
 from switchyard.budgets.headers import rate_limit_headers, throttle_status
-from switchyard.budgets.keys import client_key
+from switchyard.budgets.keys import bucket_key, client_address
 from switchyard.budgets.memory import MemoryBudgetStore
 from switchyard.budgets.redis_store import RedisBudgetStore
 from switchyard.budgets.settings import (
@@ -42,7 +42,8 @@ __all__ = [
     "Budgets",
     "MemoryBudgetStore",
     "RedisBudgetStore",
-    "client_key",
+    "bucket_key",
+    "client_address",
     "mask_url",
     "rate_limit_headers",
     "throttle_status",

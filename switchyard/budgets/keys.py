@@ -113,47 +113,6 @@ def client_address(
     return closest
 
 
-def client_key(
-    caller_client_id: str | None,
-    peer_ip: str | None,
-    forwarded_for_header: str | None,
-    trusted_proxies: Sequence[IPNetwork | str],
-) -> str:
-    """The key of earlier versions: a client id as given, else ``ip:<address>``.
-
-    The gateway keys buckets with ``bucket_key``, which separates tiers and
-    credentials and never takes a value unchecked; this stays for callers of
-    the old name.
-
-    >>> client_key("partner-app", "10.0.0.5", None, [])
-    'partner-app'
-    >>> client_key(None, "10.0.0.5", "203.0.113.7", ["10.0.0.0/8"])
-    'ip:203.0.113.7'
-    >>> client_key(None, "198.51.100.9", "203.0.113.7", ["10.0.0.0/8"])
-    'ip:198.51.100.9'
-
-    A malformed X-Forwarded-For is ignored as a whole, and the peer is used.
-    """
-    if caller_client_id:
-        return caller_client_id
-    peer = _parse_ip(peer_ip or "")
-    if peer is None:
-        return f"ip:{peer_ip or UNKNOWN_PEER}"
-    networks = [ipaddress.ip_network(n) if isinstance(n, str) else n for n in trusted_proxies]
-    if not forwarded_for_header or not _trusted(peer, networks):
-        return f"ip:{peer}"
-    hops: list[IPAddress] = []
-    for text in forwarded_for_header.split(","):
-        hop = _parse_hop(text)
-        if hop is None:
-            return f"ip:{peer}"
-        hops.append(hop)
-    for hop in reversed(hops):
-        if not _trusted(hop, networks):
-            return f"ip:{hop}"
-    return f"ip:{hops[0]}"
-
-
 def _jwt_identity(caller: Caller, bearer_token: str | None, client_claim: str | None) -> str:
     """``<issuer>:<claim>:<value>`` from the (already verified) token's claims."""
     claims = _claims(bearer_token) if bearer_token else {}
