@@ -51,6 +51,8 @@ def gateway_toml(
 ) -> str:
     lines = ["[graph]", 'module = "schema:graph"']
     lines += ["[server]", 'host = "127.0.0.1"', f"port = {port}", f"debug = {toml_value(debug)}"]
+    # The debug extensions (calls per service) exist in development mode only.
+    lines.append(f'mode = "{"development" if debug else "production"}"')
     lines.append('log_level = "warning"')
     kinds = {"catalog": "grpc", "inventory": "grpc", "shipping": "xml"}
     for name, instances in addresses.items():

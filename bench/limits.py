@@ -150,11 +150,8 @@ async def main(rounds: int, documents: int) -> None:
         name: ["127.0.0.1:9" if name in {"catalog", "inventory"} else "http://127.0.0.1:9"]
         for name in SERVICE_NAMES
     }
-    # A production gateway: the one that must stand hostile documents.
-    config = gateway_toml(nowhere, port, debug=False).replace(
-        'log_level = "warning"', 'log_level = "warning"\nmode = "production"'
-    )
-    with gateway_process(config, port) as gateway:
+    # A production gateway (debug off): the one that must stand hostile documents.
+    with gateway_process(gateway_toml(nowhere, port, debug=False), port) as gateway:
         print(f"{'document':<40} {'bytes':>7} {'in process':>11} {'longest /healthz wait':>22}")
         for name, make in DOCUMENTS.items():
             document = make()
