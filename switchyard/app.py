@@ -10,7 +10,7 @@ The stages a request goes through are assembled in ``switchyard.pipeline``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from switchyard.documents import DocumentCache
 from switchyard.errors import BadRequest, NotFound, error_response
 from switchyard.graph import Graph, GraphLoadError, load_graph
 from switchyard.limits import exceeded, limit_error, nesting_depth
-from switchyard.pipeline import assemble, limit_response_size, present_errors, respond
+from switchyard.pipeline import assemble, encode_within_limit, present_errors, respond
 from switchyard.routing import executes_graphql
 from switchyard.upstream.upstream import Upstreams
 
@@ -142,6 +142,14 @@ class Gateway:
         return ready, body
 
 
+class EncodedBody(dict[str, Any]):
+    """A response body that carries its JSON bytes, so the answer is encoded only once."""
+
+    def __init__(self, body: Mapping[str, Any], encoded: bytes) -> None:
+        super().__init__(body)
+        self.encoded = encoded
+
+
 class GraphQLView(GraphQL[RequestContext, None]):
     """Strawberry's ASGI view with the gateway's context and its present and respond stages."""
 
@@ -195,6 +203,8 @@ class GraphQLView(GraphQL[RequestContext, None]):
         return HTMLResponse(self._ide_page)
 
     def encode_json(self, data: object) -> bytes:
+        if isinstance(data, EncodedBody):
+            return data.encoded
         return orjson.dumps(data)
 
     def parse_query_params(self, params: Any) -> dict[str, Any]:
@@ -221,8 +231,8 @@ class GraphQLView(GraphQL[RequestContext, None]):
         present_errors(context, result, limits=self.limits, production=self.production)
         body = await super().process_result(request, result)
         respond(context, result, body)
-        limit_response_size(context, body, self.limits.max_response_bytes)
-        return body
+        encoded = encode_within_limit(context, body, self.limits.max_response_bytes)
+        return EncodedBody(body, encoded)  # type: ignore[return-value]
 
 
 def create_app(config: GatewayConfig, graph: Graph | None = None) -> Starlette:

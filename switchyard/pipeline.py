@@ -215,14 +215,14 @@ def respond(context: RequestContext, result: ExecutionResult, body: GraphQLHTTPR
     )
 
 
-def limit_response_size(context: RequestContext, body: GraphQLHTTPResponse, maximum: int) -> None:
-    """``respond``, last: an answer over ``max_response_bytes`` becomes one error, not its bytes."""
-    if not maximum:
-        return
-    size = len(orjson.dumps(body))
-    if size <= maximum:
-        return
-    message = f"The answer would have {size} bytes; the limit is {maximum}."
-    refusal = limit_error("max_response_bytes", maximum, size, message)
+def encode_within_limit(context: RequestContext, body: GraphQLHTTPResponse, maximum: int) -> bytes:
+    """``respond``, last: the answer's bytes, encoded once; one over ``max_response_bytes``
+    becomes one error instead."""
+    encoded = orjson.dumps(body)
+    if not maximum or len(encoded) <= maximum:
+        return encoded
+    message = f"The answer would have {len(encoded)} bytes; the limit is {maximum}."
+    refusal = limit_error("max_response_bytes", maximum, len(encoded), message)
     body["data"] = None
     body["errors"] = [present_error(refusal, context.request_id).formatted]
+    return orjson.dumps(body)
