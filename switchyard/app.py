@@ -10,6 +10,7 @@ The stages a request goes through are assembled in ``switchyard.pipeline``.
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from switchyard.deadline import Deadline
 from switchyard.debug import COST_HEADER, DEBUG_HEADER, DebugRecord
 from switchyard.documents import DocumentCache
 from switchyard.errors import BadRequest, NotFound, error_response
+from switchyard.execution import ExecutionPath, PlanCache, PlannedExecutor
 from switchyard.graph import Graph, GraphLoadError, load_graph
 from switchyard.limits import exceeded, limit_error, nesting_depth
 from switchyard.pipeline import assemble, encode_within_limit, present_errors, respond
@@ -48,6 +50,8 @@ from switchyard.upstream.upstream import Upstreams
 READINESS_TIMEOUT = 1.0
 _JSON_PARAMS = frozenset({"variables", "extensions"})
 IDE_ASSETS_PATH = "/graphiql/assets"
+EXECUTION_HEADER = "x-switchyard-execution"
+"""Which execution answered (planned or standard); sent when debug is on (development)."""
 
 
 @dataclass
@@ -69,7 +73,15 @@ class Gateway:
         self.estimate_cache = EstimateCache()
         self.documents = DocumentCache(config.server.document_cache_bytes)
         self.pipeline = assemble(self)
-        self.schema: strawberry.Schema = graph.schema_with(self.pipeline.operation)
+        self.plans = PlanCache()
+        self.schema: strawberry.Schema = graph.schema_with(
+            self.pipeline.operation,
+            PlannedExecutor.using(self.plans) if config.server.execution == "planned" else None,
+        )
+        self.executions: Counter[ExecutionPath] = Counter()
+        """Operations answered by each execution path, since start (read by tests and bench)."""
+        self.fallbacks: Counter[str] = Counter()
+        """Why operations fell back to the standard execution, since start."""
         self.cost_model = CostModel.from_strawberry(
             self.schema, default_list_size=config.cost.default_list_size
         )
@@ -231,6 +243,12 @@ class GraphQLView(GraphQL[RequestContext, None]):
         present_errors(context, result, limits=self.limits, production=self.production)
         body = await super().process_result(request, result)
         respond(context, result, body)
+        if context.execution is not None:
+            self.gateway.executions[context.execution] += 1
+            if context.execution_fallback is not None:
+                self.gateway.fallbacks[context.execution_fallback] += 1
+            if context.debug is not None or self.gateway.config.server.debug:
+                context.response.headers[EXECUTION_HEADER] = context.execution.value
         encoded = encode_within_limit(context, body, self.limits.max_response_bytes)
         return EncodedBody(body, encoded)  # type: ignore[return-value]
 

@@ -77,6 +77,11 @@ class ServerSettings(_Section):
         DEFAULT_DOCUMENT_CACHE_BYTES, ge=0, description="parsed and validated documents kept"
     )
     log_level: str = Field("info", pattern=r"^(debug|info|warning|error)$")
+    execution: Literal["planned", "standard"] = Field(
+        "planned",
+        description="planned: operations run from a cached plan, level by level (graphql-core's "
+        "execution for what a plan does not cover); standard: graphql-core for every operation",
+    )
 
     @model_validator(mode="after")
     def _debug_is_for_development(self) -> Self:

@@ -13,6 +13,7 @@ from switchyard.cost import CostMeasurement, WorkMeter
 from switchyard.deadline import Deadline
 from switchyard.debug import DebugRecord
 from switchyard.edges import LoaderCache, upstream_of
+from switchyard.execution import ExecutionPath
 from switchyard.rate_limit import BudgetCharge
 from switchyard.service import Service
 from switchyard.upstream.call import CallScope, ForwardedIdentity
@@ -45,6 +46,10 @@ class RequestContext:
     explain_cost: bool = False
     work: WorkMeter = field(default_factory=WorkMeter)
     """Upstream calls made and items received: the floor of the actual cost."""
+    execution: ExecutionPath | None = None
+    """Which execution answered the operation (set as it starts)."""
+    execution_fallback: str | None = None
+    """Why the planned execution did not answer it (introspection, ...)."""
 
     @cached_property
     def scope(self) -> CallScope:

@@ -156,6 +156,24 @@ class EdgeContext(Protocol):
     def loaders(self) -> LoaderCache: ...
 
 
+BatchResolver = Callable[[Any, Sequence[Any], Mapping[str, Any]], Awaitable[list[Any]]]
+"""``resolve(context, parents, arguments)``: a field's value for every parent at once, in
+order (an exception instance where a parent's value failed). The planned execution
+(``switchyard.execution``) calls it once per field and level instead of once per parent."""
+
+
+def batch_resolver_of(resolver: Callable[..., Any] | None) -> BatchResolver | None:
+    """The batch form a declared edge gave ``resolver``, if any."""
+    return getattr(resolver, "__switchyard_batch__", None)
+
+
+async def _settled(awaitables: Sequence[Awaitable[Any]]) -> list[Any]:
+    """Each awaitable's value or exception, in order; one loader tick for all of them."""
+    if not awaitables:
+        return []
+    return list(await asyncio.gather(*awaitables, return_exceptions=True))
+
+
 class LoaderCache:
     """The dataloaders of one request, one per edge, each made on first use.
 
@@ -206,9 +224,11 @@ class _Edge:
     ) -> Callable[[list[Any]], Awaitable[list[Any]]]:
         raise NotImplementedError
 
-    def _mark(self, resolver: Callable[..., Any]) -> Callable[..., Any]:
-        # How Graph finds the services its fields call (switchyard.graph.edges_of).
+    def _mark(self, resolver: Callable[..., Any], batch: BatchResolver) -> Callable[..., Any]:
+        # How Graph finds the services its fields call (switchyard.graph.edges_of), and
+        # how the planned execution answers the field for all parents at once.
         resolver.__switchyard_edge__ = self  # type: ignore[attr-defined]
+        resolver.__switchyard_batch__ = batch  # type: ignore[attr-defined]
         return resolver
 
     def __repr__(self) -> str:
@@ -287,7 +307,30 @@ class BatchEdge(_Edge, Generic[K, V]):
                 return None
             return await info.context.loaders.loader(edge).load(parsed)
 
-        return strawberry.field(resolver=self._mark(resolve), description=description, **options)
+        async def resolve_all(
+            context: EdgeContext, parents: Sequence[Any], arguments: Mapping[str, Any]
+        ) -> list[Any]:
+            loader = context.loaders.loader(edge)
+            values: list[Any] = [None] * len(parents)
+            asked: list[int] = []
+            loads = []
+            for index, parent in enumerate(parents):
+                parent_key = key(parent)
+                if parent_key is None:
+                    continue
+                try:
+                    parsed = _parse(edge.parse_key, parent_key)
+                except BadUserInput:
+                    continue
+                asked.append(index)
+                loads.append(loader.load(parsed))
+            for index, value in zip(asked, await _settled(loads), strict=True):
+                values[index] = value
+            return values
+
+        return strawberry.field(
+            resolver=self._mark(resolve, resolve_all), description=description, **options
+        )
 
     def lookup_field(self, *, description: str | None = None, **options: Any) -> Any:
         """A root field ``(id: ID!)`` answering ``load(id)``: ``user(id: "1")``.
@@ -299,7 +342,14 @@ class BatchEdge(_Edge, Generic[K, V]):
         async def resolve(info: strawberry.Info, id: strawberry.ID) -> Any:
             return await edge.load(info.context, id)
 
-        return strawberry.field(resolver=self._mark(resolve), description=description, **options)
+        async def resolve_all(
+            context: EdgeContext, parents: Sequence[Any], arguments: Mapping[str, Any]
+        ) -> list[Any]:
+            return await _settled([edge.load(context, arguments["id"]) for _ in parents])
+
+        return strawberry.field(
+            resolver=self._mark(resolve, resolve_all), description=description, **options
+        )
 
 
 class PageKey(NamedTuple):
@@ -374,6 +424,22 @@ class PagedEdge(_Edge, Generic[P]):
         record: P = await context.loaders.loader(self).load(PageKey(parsed, first, after))
         return record
 
+    async def load_pages(
+        self, context: EdgeContext, parent_ids: Sequence[str], first: int | None, after: str | None
+    ) -> list[P | BaseException]:
+        """``load`` for many parents at once: each page, or the exception its call raised."""
+        loader = context.loaders.loader(self)
+        loads: list[Awaitable[Any] | None] = []
+        for parent_id in parent_ids:
+            try:
+                parsed = _parse(self.parse_key, parent_id)
+            except BadUserInput:
+                loads.append(None)  # names nothing: an empty page, uncalled
+                continue
+            loads.append(loader.load(PageKey(parsed, first, after)))
+        settled = iter(await _settled([load for load in loads if load is not None]))
+        return [self.convert(None) if load is None else next(settled) for load in loads]
+
     async def load_any_page(self, context: EdgeContext, parent_id: str) -> P:
         """A page of any size, for facts about the whole list; it joins another page's call."""
         return await self.load(context, parent_id, None, None)
@@ -387,7 +453,13 @@ class PagedEdge(_Edge, Generic[P]):
         async def resolve(root: Any, info: strawberry.Info) -> Any:
             return read(await edge.load_any_page(info.context, parent_id(root)))
 
-        return strawberry.field(resolver=self._mark(resolve), **options)
+        async def resolve_all(
+            context: EdgeContext, parents: Sequence[Any], arguments: Mapping[str, Any]
+        ) -> list[Any]:
+            pages = await edge.load_pages(context, [parent_id(p) for p in parents], None, None)
+            return [page if isinstance(page, BaseException) else read(page) for page in pages]
+
+        return strawberry.field(resolver=self._mark(resolve, resolve_all), **options)
 
     def connection_field(
         self,
@@ -418,8 +490,25 @@ class PagedEdge(_Edge, Generic[P]):
             record = await edge.load(info.context, parent_id(root), request.first, request.after)
             return edge.connection_of(record)
 
+        async def resolve_all(
+            context: EdgeContext, parents: Sequence[Any], arguments: Mapping[str, Any]
+        ) -> list[Any]:
+            try:
+                after = check_cursor(arguments.get("after"))
+                request = page_request(arguments.get("first"), after, max_first)
+            except BadUserInput as refusal:
+                return [refusal] * len(parents)
+            if request is None:
+                return [EMPTY_CONNECTION] * len(parents)
+            ids = [parent_id(parent) for parent in parents]
+            pages = await edge.load_pages(context, ids, request.first, request.after)
+            return [
+                page if isinstance(page, BaseException) else edge.connection_of(page)
+                for page in pages
+            ]
+
         return strawberry.field(
-            resolver=self._mark(resolve),
+            resolver=self._mark(resolve, resolve_all),
             description=description,
             directives=[CONNECTION_SIZE, *directives],
             **options,

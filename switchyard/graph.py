@@ -109,7 +109,11 @@ class Graph:
                     f"upstreams.{name}.kind: unknown kind {settings.kind!r}; known: {known}"
                 )
 
-    def schema_with(self, extensions: Iterable[ExtensionFactory]) -> strawberry.Schema:
+    def schema_with(
+        self,
+        extensions: Iterable[ExtensionFactory],
+        execution_context_class: type[Any] | None = None,
+    ) -> strawberry.Schema:
         """The graph's schema with the runtime's stages added after its own extensions.
 
         A shallow copy: the types are shared, the graph's schema object is left
@@ -120,6 +124,8 @@ class Graph:
         # Errors are logged where they are presented (switchyard.errors), once, and only
         # the unexpected ones: Strawberry's default logs a traceback for every field error.
         schema.process_errors = _leave_logging_to_the_presenter  # type: ignore[method-assign]
+        if execution_context_class is not None:
+            schema.execution_context_class = execution_context_class
         return schema
 
 

@@ -22,7 +22,7 @@ from services.admin import AdminClient
 from services.launcher import DemoPlatform, find_free_ports
 from services.recording import RequestRecord
 from services.registry import SERVICE_NAMES as DEMO_UPSTREAMS
-from switchyard.app import create_app
+from switchyard.app import Gateway, create_app
 from switchyard.config import GatewayConfig, validate_config
 from tests.redis_support import (  # noqa: F401 (fixtures)
     prefix,
@@ -98,10 +98,30 @@ def gateway_settings(
     return data
 
 
+DEMO_GATEWAYS: list[Gateway] = []
+"""Every gateway opened on the demo graph this session: their operations must be planned."""
+
+FALLBACKS_ALLOWED = ("introspection field",)
+"""Why a demo-graph operation may run on graphql-core's execution (the README says which)."""
+
+
+@pytest.fixture(autouse=True)
+def answered_by_the_plan() -> Iterator[None]:
+    """Fails a test whose demo-graph operation was answered by the standard execution."""
+    before = {id(gateway): gateway.fallbacks.copy() for gateway in DEMO_GATEWAYS}
+    yield
+    for gateway in DEMO_GATEWAYS:
+        fell_back = gateway.fallbacks - before.get(id(gateway), Counter())
+        unexpected = [r for r in fell_back if not r.startswith(FALLBACKS_ALLOWED)]
+        if unexpected:
+            pytest.fail(f"answered by the standard execution: {unexpected}")
+
+
 @contextlib.asynccontextmanager
 async def open_gateway(config: GatewayConfig) -> AsyncIterator[httpx.AsyncClient]:
     """A started gateway (lifespan run) and a client speaking to it in process."""
     app = create_app(config, demo_graph)
+    DEMO_GATEWAYS.append(app.state.gateway)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
