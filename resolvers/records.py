@@ -21,7 +21,7 @@ def format_cents(cents: int) -> str:
     return f"{sign}{whole}.{fraction:02d}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MoneyRecord:
     amount: str
     currency: str
@@ -31,7 +31,7 @@ class MoneyRecord:
         return cls(format_cents(cents), currency)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UserRecord:
     id: str
     name: str
@@ -50,7 +50,7 @@ class UserRecord:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OrderItemRecord:
     product_id: str
     quantity: int
@@ -62,7 +62,7 @@ class OrderItemRecord:
         return MoneyRecord.of(self.unit_price_cents, self.currency)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OrderRecord:
     id: str
     user_id: str
@@ -97,7 +97,7 @@ class OrderRecord:
         return MoneyRecord.of(cents, self.currency)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ProductRecord:
     id: str
     name: str
@@ -122,13 +122,13 @@ class ProductRecord:
         return MoneyRecord.of(self.price_cents, self.currency)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WarehouseStockRecord:
     name: str
     available: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StockRecord:
     available: int
     warehouses: list[WarehouseStockRecord]
@@ -144,7 +144,7 @@ class StockRecord:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReviewRecord:
     id: str
     product_id: str
@@ -165,7 +165,7 @@ class ReviewRecord:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReviewPageRecord:
     connection: ConnectionRecord
     average_rating: float | None

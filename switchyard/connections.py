@@ -47,19 +47,19 @@ class Connection(Generic[T]):
     total_count: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PageInfoRecord:
     has_next_page: bool
     end_cursor: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EdgeRecord:
     cursor: str
     node: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConnectionRecord:
     """One page as the connection types read it.
 

@@ -51,7 +51,7 @@ class XmlTransport(HttpTransport):
 SHIPPING = Service("shipping", kinds={"xml": XmlTransport.for_instance})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ShipmentRecord:
     carrier: str
     status: str

@@ -172,7 +172,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         key = field_plan.key
         for (_source, result, slot), value in zip(entries, values, strict=True):
             if isinstance(value, Exception):
-                self._error(value, slot, result, key, not output.non_null, field_plan)
+                self._field_error(value, slot, result, field_plan)
             else:
                 self._complete(output, value, result, key, slot, field_plan)
         await self._settle(pending)
@@ -278,27 +278,37 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         it (the object and its parent are then nulled, and the rest is left undone)."""
         for field_plan in fields:
             kind = field_plan.kind
-            key = field_plan.key
-            if kind is FieldKind.ATTRIBUTE or kind is FieldKind.GUARDED_ATTRIBUTE:
-                output = field_plan.output
-                assert output is not None
+            if kind is FieldKind.ATTRIBUTE:
                 try:
-                    if kind is FieldKind.GUARDED_ATTRIBUTE:
-                        refusal = self._refusal(field_plan, source)
-                        if refusal is not None:
-                            raise refusal
                     value = getattr(source, field_plan.attribute)
                 except Exception as error:
-                    if self._error(error, slot, result, key, not output.non_null, field_plan):
+                    if self._field_error(error, slot, result, field_plan):
                         return True
                     continue
-                if self._complete(output, value, result, key, slot, field_plan):
-                    return True
+                if value.__class__ in field_plan.as_is:
+                    result[field_plan.key] = value
+                    continue
             elif kind is FieldKind.TYPENAME:
-                result[key] = plan.object_type.name
+                result[field_plan.key] = plan.object_type.name
+                continue
+            elif kind is FieldKind.GUARDED_ATTRIBUTE:
+                try:
+                    refusal = self._refusal(field_plan, source)
+                    if refusal is not None:
+                        raise refusal
+                    value = getattr(source, field_plan.attribute)
+                except Exception as error:
+                    if self._field_error(error, slot, result, field_plan):
+                        return True
+                    continue
             else:
-                result[key] = None
+                result[field_plan.key] = None
                 self._pending[field_plan].append((source, result, slot))
+                continue
+            output = field_plan.output
+            assert output is not None
+            if self._complete(output, value, result, field_plan.key, slot, field_plan):
+                return True
         return False
 
     def _complete(
@@ -416,6 +426,14 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         return self._complete_object(shape, selection, value, container, key, parent, field_plan)
 
     # -- errors and nulls ---------------------------------------------------------------------
+
+    def _field_error(
+        self, raw: Exception, parent: Slot | None, result: dict[str, Any], field_plan: FieldPlan
+    ) -> bool:
+        """``_error`` for a field of the object ``result`` whose value could not be found."""
+        output = field_plan.output
+        nullable = output is None or not output.non_null
+        return self._error(raw, parent, result, field_plan.key, nullable, field_plan)
 
     def _error(
         self,

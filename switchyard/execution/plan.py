@@ -124,6 +124,9 @@ class FieldPlan:
     arguments: dict[str, Any] | None = None
     """The arguments when no variable is among them: coerced once, with the plan."""
     has_arguments: bool = False
+    as_is: frozenset[type] = frozenset()
+    """Exact types of values written to the answer unchanged (``str`` for a ``String``,
+    ``NoneType`` where null is allowed): most leaves cost one attribute read."""
 
 
 @dataclass(eq=False, slots=True)
@@ -227,6 +230,7 @@ class Planner:
             plan.kind = FieldKind.GUARDED_ATTRIBUTE if rules else FieldKind.ATTRIBUTE
             plan.attribute = strawberry_field.python_name
             plan.rules = rules
+            plan.as_is = _as_is(output)
             return plan
         batch = batch_resolver_of(getattr(base_resolver, "wrapped_func", None))
         if batch is not None:
@@ -269,6 +273,17 @@ class Planner:
             self.hide_suggestions,
         )
         return self._selection(object_type, grouped)
+
+
+def _as_is(shape: Shape) -> frozenset[type]:
+    kinds: set[type] = set() if shape.non_null else {type(None)}
+    if shape.kind is ShapeKind.LEAF:
+        leaf = shape.graphql_type
+        if leaf is GraphQLString or leaf is GraphQLID:
+            kinds.add(str)
+        elif leaf is GraphQLBoolean:
+            kinds.add(bool)
+    return frozenset(kinds)
 
 
 def _uses_variables(node: FieldNode) -> bool:
@@ -360,6 +375,8 @@ class PlanCache:
 
     def __init__(self) -> None:
         self._entries: dict[int, _Entry] = {}
+        self.made = 0
+        """Plans built so far (one per operation and directive variables, while kept)."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -374,6 +391,7 @@ class PlanCache:
         variant = tuple(coerced.get(name) for name in entry.directive_variables)
         found = entry.plans.get(variant)
         if found is None:
+            self.made += 1
             try:
                 found = planner.plan()
             except Unplannable as reason:
