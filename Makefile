@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-test lint protos bench
+.PHONY: demo test install install-test lint protos bench bench-full
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,5 +31,11 @@ lint: install-test
 protos: install-test
 	$(BIN)/python -m protos.generate
 
+# Issue 10's harness (bench/README.md): the gateway beside the floor and a naive gateway,
+# under wrk (installed from Debian's packages when missing). Quick: latency 0, c=16, under
+# 5 minutes on 2 cores. Full: latency 0 and 10 ms, c=1/16/64, memory and a 5-minute soak.
 bench: install
-	$(BIN)/python -m bench.fanout
+	$(BIN)/python -m bench.run --quick
+
+bench-full: install
+	$(BIN)/python -m bench.run --full
