@@ -1,6 +1,6 @@
 """The ``switchyard`` command line.
 
-    switchyard serve [--config FILE] [--graph MOD:ATTR]   the gateway
+    switchyard serve [--config FILE] [--graph MOD:ATTR] [--workers N]   the gateway
     switchyard demo                        the demo platform and its gateway (from a checkout)
     switchyard schema [--graph MOD:ATTR]   print a graph's SDL
     switchyard cost FILE [--variables J]   the cost of an operation, field by field
@@ -12,12 +12,18 @@ The config is ``--config``, else ``$SWITCHYARD_CONFIG``, else ``switchyard.toml`
 in the current folder. ``SWITCHYARD_HOST``, ``SWITCHYARD_PORT`` and
 ``SWITCHYARD_GRAPH`` are the defaults of ``--host``, ``--port`` and ``--graph``,
 like uvicorn's.
+
+``serve`` runs uvicorn on uvloop and httptools when they are installed (they are
+dependencies). With ``--workers N`` each of N worker processes builds its own
+app from ``app_from_environment`` (``$SWITCHYARD_CONFIG``, ``$SWITCHYARD_GRAPH``),
+sharing one listening socket.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import importlib.util
 import os
 import signal
 import socket
@@ -25,12 +31,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from switchyard import __version__
 from switchyard.config import ConfigError, GatewayConfig, load_config
 from switchyard.graph import Graph, GraphLoadError, load_graph
 
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
 DEFAULT_CONFIG = Path("switchyard.toml")
+WORKER_APP = "switchyard.cli:app_from_environment"
+"""The app factory each worker of ``serve --workers N`` imports."""
 DEMO_MODULE = "services.demo"
 """What ``switchyard demo`` runs, from the checkout that holds the demo."""
 
@@ -68,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=_env("PORT"), help="overrides [server] port")
     serve.add_argument(
         "--dev", action="store_true", help="allow JWT keys marked dev = true (never in production)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="worker processes on one socket (in-process state is per worker); default 1",
     )
 
     demo = commands.add_parser(
@@ -128,7 +146,12 @@ def _run(args: argparse.Namespace) -> int:
             config = config.model_copy(
                 update={"server": config.server.model_copy(update=overrides)}
             )
-        return serve(config, graph_for(config, args.graph), dev=args.dev)
+        graph = graph_for(config, args.graph)
+        if args.workers == 1:
+            return serve(config, graph, dev=args.dev)
+        return serve_workers(
+            config, _config_path(args.config), args.graph, args.workers, dev=args.dev
+        )
     if command == "demo":
         return run_demo(args.project, args.rest)
     if command == "schema":
@@ -224,35 +247,17 @@ def print_cost(
 
 
 def serve(config: GatewayConfig, graph: Graph, *, dev: bool = False) -> int:
-    """Run the gateway under uvicorn until SIGINT/SIGTERM."""
+    """Run the gateway under uvicorn, in this process, until SIGINT/SIGTERM."""
     import uvicorn
 
     from switchyard.app import create_app
     from switchyard.logs import configure_logging
 
-    dev_keys = [key.kid for key in config.auth.jwt.keys if key.dev]
-    if dev_keys and not dev:
-        raise CommandError(
-            f"auth.jwt.keys: {dev_keys[0]!r} is marked dev = true (anyone can sign with it); "
-            "remove it, or pass --dev for development"
-        )
+    _refuse_dev_keys(config, dev)
     app = create_app(config, graph)
-    host, port = config.server.host, config.server.port
-    check_port_free(host, port)
+    check_port_free(config.server.host, config.server.port)
     configure_logging(config.server.log_level)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_level=config.server.log_level,
-            lifespan="on",
-            access_log=False,
-            # The peer stays the TCP peer: only [budgets] trusted_proxies decides whose
-            # X-Forwarded-For is believed (uvicorn would trust loopback's by default).
-            proxy_headers=False,
-        )
-    )
+    server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(config)))
     # uvicorn re-raises the signal that stopped it once it has shut down; turning
     # SIGTERM into KeyboardInterrupt lets callers (the demo) clean up and exit 0.
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -263,6 +268,78 @@ def serve(config: GatewayConfig, graph: Graph, *, dev: bool = False) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0 if server.started else 1
+
+
+def serve_workers(
+    config: GatewayConfig,
+    config_file: Path,
+    graph_reference: str | None,
+    workers: int,
+    *,
+    dev: bool = False,
+) -> int:
+    """Run ``workers`` uvicorn processes on one socket; each builds its app from the config file.
+
+    ``config`` (the file with the command line's overrides) was checked here; the
+    workers read the same file, told its path and the graph by the environment.
+    """
+    import uvicorn
+
+    _refuse_dev_keys(config, dev)
+    check_port_free(config.server.host, config.server.port)
+    os.environ["SWITCHYARD_CONFIG"] = str(config_file.resolve())
+    if graph_reference is not None:
+        os.environ["SWITCHYARD_GRAPH"] = graph_reference
+    # uvicorn's supervisor stops the workers on SIGINT/SIGTERM and restarts one that dies.
+    uvicorn.run(WORKER_APP, factory=True, workers=workers, **uvicorn_options(config))
+    return 0
+
+
+def app_from_environment() -> Starlette:
+    """The app of one ``serve --workers`` worker: ``$SWITCHYARD_CONFIG`` serving
+    ``$SWITCHYARD_GRAPH`` (else the config's ``[graph] module``)."""
+    from switchyard.app import create_app
+    from switchyard.logs import configure_logging
+
+    config = _config(None)
+    configure_logging(config.server.log_level)
+    return create_app(config, graph_for(config, _env("GRAPH")))
+
+
+def uvicorn_options(config: GatewayConfig) -> dict[str, Any]:
+    """uvicorn's settings for the gateway: uvloop and httptools when importable."""
+    return {
+        "host": config.server.host,
+        "port": config.server.port,
+        "loop": "uvloop" if _importable("uvloop") else "asyncio",
+        "http": "httptools" if _importable("httptools") else "h11",
+        "log_level": config.server.log_level,
+        "lifespan": "on",
+        "access_log": False,
+        # The peer stays the TCP peer: only [budgets] trusted_proxies decides whose
+        # X-Forwarded-For is believed (uvicorn would trust loopback's by default).
+        "proxy_headers": False,
+    }
+
+
+def _importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _refuse_dev_keys(config: GatewayConfig, dev: bool) -> None:
+    dev_keys = [key.kid for key in config.auth.jwt.keys if key.dev]
+    if dev_keys and not dev:
+        raise CommandError(
+            f"auth.jwt.keys: {dev_keys[0]!r} is marked dev = true (anyone can sign with it); "
+            "remove it, or pass --dev for development"
+        )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -36,6 +36,14 @@ graph = Graph(schema=strawberry.Schema(query=Query))
 """
 
 
+def hello_folder(folder: Path) -> Path:
+    """``folder`` holding the hello graph and ``gateway.toml`` serving it; the config's path."""
+    (folder / "hello.py").write_text(HELLO_GRAPH)
+    config = folder / "gateway.toml"
+    config.write_text('[graph]\nmodule = "hello:graph"\n')
+    return config
+
+
 def test_version_is_the_installed_one(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
@@ -253,8 +261,7 @@ def test_demo_names_a_port_in_use_in_one_line() -> None:
 def test_the_smallest_graph_serves_hello_from_a_folder_outside_the_repository(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "hello.py").write_text(HELLO_GRAPH)
-    (tmp_path / "gateway.toml").write_text('[graph]\nmodule = "hello:graph"\n')
+    hello_folder(tmp_path)
     (port,) = find_free_ports(1)
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "switchyard"), "serve"],
@@ -313,9 +320,47 @@ def test_serve_runs_the_gateway_from_a_config_file(tmp_path: Path) -> None:
     assert port_is_free("127.0.0.1", port)
 
 
+def test_serve_with_workers_answers_from_every_worker_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    config = str(hello_folder(tmp_path))
+    (port,) = find_free_ports(1)
+    process = subprocess.Popen(
+        [*SWITCHYARD, "serve", "--config", config, "--port", str(port), "--workers", "2"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz")
+        # Each worker imports the app itself: both must be up and serving the graph.
+        workers = [pid for pid in children_of(process.pid) if b"spawn_main" in cmdline(pid)]
+        assert len(workers) == 2
+        for _ in range(8):  # new connections each time: the kernel spreads them over workers
+            answer = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": "{ hello }"})
+            assert answer.json()["data"] == {"hello": "world"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    assert not any(alive(pid) for pid in workers)
+    assert port_is_free("127.0.0.1", port)
+
+
+def test_workers_must_be_a_positive_number(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--workers", "0"])
+    assert "--workers: must be at least 1, not 0" in capsys.readouterr().err
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
 def test_serve_names_a_port_in_use_in_one_line(tmp_path: Path) -> None:
-    (tmp_path / "hello.py").write_text(HELLO_GRAPH)
-    (tmp_path / "gateway.toml").write_text('[graph]\nmodule = "hello:graph"\n')
+    hello_folder(tmp_path)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -160,3 +160,19 @@ def test_the_command_line_s_variables_are_not_config_overrides(tmp_path: Path) -
     }
     config = load_config(write(tmp_path, VALID), environ=environ)
     assert (config.server.host, config.server.port) == ("127.0.0.1", 9000)
+
+
+def test_an_http_upstream_s_pool_is_configured_and_checked(tmp_path: Path) -> None:
+    pool = 'max_connections = 8\nkeepalive_expiry = 2.5\nhttp_transport = "httpcore"\n'
+    accounts = load_config(write(tmp_path, VALID + pool), environ={}).upstreams["accounts"]
+    assert (accounts.max_connections, accounts.keepalive_expiry) == (8, 2.5)
+    assert accounts.http_transport == "httpcore"
+    defaults = load_config(write(tmp_path, VALID), environ={}).upstreams["accounts"]
+    assert defaults.http_transport == "aiohttp"
+    for wrong, message in (
+        ("keepalive_expiry = 0", "upstreams.accounts.keepalive_expiry: Input should be greater"),
+        ('http_transport = "h2"', "upstreams.accounts.http_transport: Input should be"),
+    ):
+        with pytest.raises(ConfigError) as error:
+            load_config(write(tmp_path, VALID + wrong), environ={})
+        assert message in str(error.value)

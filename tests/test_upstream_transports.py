@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from switchyard.upstream import (
     Upstream,
     UpstreamRejected,
     UpstreamSettings,
+    UpstreamUnavailable,
 )
 
 
@@ -43,7 +44,7 @@ def scope() -> CallScope:
 async def echo(request: Request) -> JSONResponse:
     if request.query_params.get("status"):
         return JSONResponse({"error": "no"}, int(request.query_params["status"]))
-    return JSONResponse(
+    answer = JSONResponse(
         {
             "method": request.method,
             "contentType": request.headers.get("content-type"),
@@ -52,12 +53,29 @@ async def echo(request: Request) -> JSONResponse:
             "token": request.headers.get("x-service-token"),
         }
     )
+    answer.set_cookie("session", "from-the-upstream")
+    return answer
+
+
+async def query(request: Request) -> JSONResponse:
+    return JSONResponse(
+        {
+            "query": request.url.query,
+            "params": dict(request.query_params),
+            "cookie": request.headers.get("cookie"),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
 async def echo_service() -> AsyncIterator[str]:
     (port,) = find_free_ports(1)
-    app = Starlette(routes=[Route("/echo", echo, methods=["GET", "POST", "PUT", "PATCH"])])
+    app = Starlette(
+        routes=[
+            Route("/echo", echo, methods=["GET", "POST", "PUT", "PATCH"]),
+            Route("/query", query),
+        ]
+    )
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
@@ -67,14 +85,36 @@ async def echo_service() -> AsyncIterator[str]:
     await task
 
 
-def rest_upstream(address: str) -> Upstream:
-    settings = UpstreamSettings.model_validate(
-        {"kind": "rest", "instances": [address], "headers": {"X-Service-Token": "s3cret"}}
-    )
-    return Upstream.from_settings("echo", settings)
+@pytest.fixture(params=["aiohttp", "httpcore"])
+def http_transport(request: pytest.FixtureRequest) -> str:
+    """Every REST test runs over both pools httpx can sit on."""
+    return str(request.param)
 
 
-async def test_a_rest_call_sends_any_method_with_a_json_body(echo_service: str) -> None:
+@pytest.fixture
+def rest_upstream(http_transport: str) -> Callable[[str], Upstream]:
+    def make(address: str) -> Upstream:
+        settings = UpstreamSettings.model_validate(
+            {
+                "kind": "rest",
+                "instances": [address],
+                "headers": {"X-Service-Token": "s3cret"},
+                "http_transport": http_transport,
+                "max_connections": 4,
+                "keepalive_expiry": 2.5,
+            }
+        )
+        return Upstream.from_settings("echo", settings)
+
+    return make
+
+
+RestUpstream = Callable[[str], Upstream]
+
+
+async def test_a_rest_call_sends_any_method_with_a_json_body(
+    echo_service: str, rest_upstream: RestUpstream
+) -> None:
     upstream = rest_upstream(echo_service)
     try:
         answer = await upstream.call(
@@ -91,7 +131,9 @@ async def test_a_rest_call_sends_any_method_with_a_json_body(echo_service: str) 
     }
 
 
-async def test_a_rest_call_sends_a_form_body(echo_service: str) -> None:
+async def test_a_rest_call_sends_a_form_body(
+    echo_service: str, rest_upstream: RestUpstream
+) -> None:
     upstream = rest_upstream(echo_service)
     try:
         answer = await upstream.call(
@@ -105,7 +147,9 @@ async def test_a_rest_call_sends_a_form_body(echo_service: str) -> None:
     )
 
 
-async def test_a_rejected_write_is_not_an_outage(echo_service: str) -> None:
+async def test_a_rejected_write_is_not_an_outage(
+    echo_service: str, rest_upstream: RestUpstream
+) -> None:
     upstream = rest_upstream(echo_service)
     try:
         with pytest.raises(UpstreamRejected):
@@ -114,6 +158,62 @@ async def test_a_rejected_write_is_not_an_outage(echo_service: str) -> None:
         await upstream.aclose()
     assert RestRequest("/echo", method="PUT").idempotent
     assert not RestRequest("/echo", method="POST").idempotent
+
+
+async def test_parameters_are_encoded_and_no_cookie_is_kept(
+    echo_service: str, rest_upstream: RestUpstream
+) -> None:
+    upstream = rest_upstream(echo_service)
+    try:
+        await upstream.call(RestRequest("/echo"), scope())  # answers with a Set-Cookie
+        answers = [
+            await upstream.call(RestRequest("/query", params), scope())
+            for params in ({"ids": "1,2"}, {"q": "a b&c=d", "ids": "1,2"}, {"ids": "1,2"}, {})
+        ]
+    finally:
+        await upstream.aclose()
+    assert [answer["params"] for answer in answers] == [
+        {"ids": "1,2"},
+        {"q": "a b&c=d", "ids": "1,2"},
+        {"ids": "1,2"},
+        {},
+    ]
+    assert answers[0]["query"] == "ids=1,2"
+    assert {answer["cookie"] for answer in answers} == {None}
+
+
+async def test_a_connection_closed_without_an_answer_is_unavailable_not_a_timeout(
+    rest_upstream: RestUpstream,
+) -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    upstream = rest_upstream(f"http://127.0.0.1:{port}")
+    try:
+        with pytest.raises(UpstreamUnavailable):
+            await upstream.call(RestRequest("/users"), scope())
+        assert not await upstream.check(1.0)
+    finally:
+        await upstream.aclose()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_many_calls_share_a_small_pool(
+    echo_service: str, rest_upstream: RestUpstream
+) -> None:
+    upstream = rest_upstream(echo_service)  # max_connections = 4
+    try:
+        answers = await asyncio.gather(
+            *(upstream.call(RestRequest("/query", {"n": str(n)}), scope()) for n in range(40))
+        )
+        assert await upstream.check(1.0)
+    finally:
+        await upstream.aclose()
+    assert [answer["params"]["n"] for answer in answers] == [str(n) for n in range(40)]
 
 
 def certificate_pair(folder: Path) -> tuple[Path, Path, Path]:

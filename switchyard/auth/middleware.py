@@ -39,10 +39,13 @@ class AuthenticationMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope["headers"] = [(n, v) for n, v in scope["headers"] if n.lower() not in _STRIPPED]
-        if scope["path"] != self.graphql_path or not executes_graphql(
-            scope["method"], _query_parameters(scope)
-        ):
+        headers = scope["headers"]
+        if any(name.lower() in _STRIPPED for name, _ in headers):
+            scope["headers"] = [(n, v) for n, v in headers if n.lower() not in _STRIPPED]
+        method = scope["method"]
+        # Only a GET's query string can change the answer (routing.executes_graphql).
+        parameters = _query_parameters(scope) if method == "GET" else ()
+        if scope["path"] != self.graphql_path or not executes_graphql(method, parameters):
             await self.app(scope, receive, send)
             return
         try:

@@ -4,7 +4,7 @@ Nothing here knows of GraphQL; a graph's service clients are built on it::
 
     Upstream (name, settings, observer hook)
     └── Transport.handle(request, scope)      one per instance, RoundRobin over several
-        ├── RestTransport    JSON over HTTP (httpx), any method, JSON or form bodies
+        ├── RestTransport    JSON over HTTP (httpx over aiohttp), any method, JSON or form bodies
         ├── HttpTransport    the HTTP base a graph subclasses for other formats
         └── GrpcTransport    unary calls over grpc.aio, TLS, per-call metadata
 

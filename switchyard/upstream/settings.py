@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -10,6 +11,7 @@ DEFAULT_TIMEOUT = 2.0
 DEFAULT_CONNECT_TIMEOUT = 1.0
 DEFAULT_MAX_CONNECTIONS = 100
 DEFAULT_MAX_KEEPALIVE = 50
+DEFAULT_KEEPALIVE_EXPIRY = 4.0
 
 
 class _Section(BaseModel):
@@ -56,8 +58,22 @@ class UpstreamSettings(_Section):
     instances: list[str] = Field(min_length=1)
     timeout: float = Field(DEFAULT_TIMEOUT, gt=0, description="seconds per call")
     connect_timeout: float = Field(DEFAULT_CONNECT_TIMEOUT, gt=0)
-    max_connections: int = Field(DEFAULT_MAX_CONNECTIONS, ge=1)
-    max_keepalive_connections: int = Field(DEFAULT_MAX_KEEPALIVE, ge=0)
+    max_connections: int = Field(
+        DEFAULT_MAX_CONNECTIONS, ge=1, description="HTTP: open connections per instance, at most"
+    )
+    max_keepalive_connections: int = Field(
+        DEFAULT_MAX_KEEPALIVE,
+        ge=0,
+        description="HTTP, httpcore transport only: idle connections kept per instance",
+    )
+    keepalive_expiry: float = Field(
+        DEFAULT_KEEPALIVE_EXPIRY,
+        gt=0,
+        description="HTTP: seconds an idle connection is kept; below the upstream's own",
+    )
+    http_transport: Literal["aiohttp", "httpcore"] = Field(
+        "aiohttp", description="HTTP: the pool under httpx (aiohttp's, or httpx's own httpcore)"
+    )
     required: bool = Field(True, description="whether /readyz waits for this upstream")
     health_path: str | None = Field(
         None, description="HTTP path answering 2xx when healthy; without it any answer counts"
