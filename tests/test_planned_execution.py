@@ -110,12 +110,22 @@ class Context:
 
 
 async def run(document: str, variables: dict[str, Any] | None = None) -> Any:
-    plans = PlanCache()
-    schema = strawberry.Schema(query=Query, execution_context_class=PlannedExecutor.using(plans))
-    context = Context()
-    result = await schema.execute(document, variable_values=variables, context_value=context)
-    assert context.execution is ExecutionPath.PLANNED
-    return result
+    """The answer of the planned execution, the same with compiled fills and without."""
+    answers = []
+    for compiled in (True, False):
+        executor = PlannedExecutor.using(PlanCache())
+        executor.compiled = compiled
+        schema = strawberry.Schema(query=Query, execution_context_class=executor)
+        context = Context()
+        result = await schema.execute(document, variable_values=variables, context_value=context)
+        assert context.execution is ExecutionPath.PLANNED
+        answers.append(result)
+    compiled_answer, generic_answer = answers
+    assert compiled_answer.data == generic_answer.data
+    assert [(e.path, e.message) for e in compiled_answer.errors or []] == [
+        (e.path, e.message) for e in generic_answer.errors or []
+    ]
+    return compiled_answer
 
 
 async def test_a_null_at_a_non_null_field_nulls_the_nearest_nullable_parent() -> None:

@@ -38,6 +38,7 @@ from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, is_iterable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from switchyard.execution.compiled import compile_fill
 from switchyard.execution.plan import (
     FieldKind,
     FieldPlan,
@@ -82,6 +83,8 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
     """
 
     plans: ClassVar[PlanCache] = PlanCache()
+    compiled: ClassVar[bool] = True
+    """Fill objects with their selection's compiled function (else the generic loop)."""
 
     @classmethod
     def using(cls, plans: PlanCache) -> type[PlannedExecutor]:
@@ -368,9 +371,14 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         result: dict[str, Any] = {}
         container[key] = result
         slot = Slot(parent, container, key, not shape.non_null)
-        if self._fill(selection, selection.fields, value, result, slot):
-            return shape.non_null
-        return False
+        if not self.compiled:
+            killed = self._fill(selection, selection.fields, value, result, slot)
+        else:
+            fill = selection.fill
+            if fill is None:
+                fill = selection.fill = compile_fill(selection)
+            killed = fill(self, value, result, slot)
+        return shape.non_null if killed else False
 
     def _complete_list(
         self,

@@ -136,6 +136,8 @@ class SelectionPlan:
     object_type: GraphQLObjectType
     fields: list[FieldPlan]
     is_type_of: Callable[[Any, Any], Any] | None
+    fill: Callable[..., bool] | None = None
+    """The compiled fill (``switchyard.execution.compiled``), made on first use."""
 
 
 @dataclass(slots=True)

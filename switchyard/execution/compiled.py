@@ -1,0 +1,74 @@
+"""A selection's fill, compiled: one Python function per selection plan, made on first use.
+
+The generic fill (``PlannedExecutor._fill``) loops over field plans and
+dispatches on their kind for every object of the answer. For a selection, the
+compiled function does the same work in straight-line code: an attribute read
+and a type test per plain field, the key as a constant. It behaves exactly as
+the generic fill (tests run both); it exists for speed alone.
+
+    fill = compile_fill(plan)
+    fill(executor, source, result, slot)  # True when a null reached past the object
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from switchyard.execution.plan import FieldKind, SelectionPlan
+
+if TYPE_CHECKING:
+    from switchyard.execution.executor import PlannedExecutor, Slot
+
+Fill = Callable[["PlannedExecutor", Any, dict[str, Any], "Slot | None"], bool]
+
+
+def compile_fill(plan: SelectionPlan) -> Fill:
+    """The fill of ``plan``'s fields as one function (see the module's docs)."""
+    names: dict[str, Any] = {}
+    lines = ["def fill(ex, source, result, slot):"]
+    if any(f.kind in (FieldKind.BATCH, FieldKind.RESOLVE) for f in plan.fields):
+        lines.append("    pending = ex._pending")
+    for index, field_plan in enumerate(plan.fields):
+        key = repr(field_plan.key)
+        plan_name = f"F{index}"
+        names[plan_name] = field_plan
+        kind = field_plan.kind
+        if kind is FieldKind.TYPENAME:
+            lines.append(f"    result[{key}] = {plan.object_type.name!r}")
+            continue
+        if kind is FieldKind.BATCH or kind is FieldKind.RESOLVE:
+            lines.append(f"    result[{key}] = None")
+            lines.append(f"    pending[{plan_name}].append((source, result, slot))")
+            continue
+        attribute = field_plan.attribute
+        read = (
+            f"source.{attribute}"
+            if attribute.isidentifier() and not attribute.startswith("__")
+            else f"getattr(source, {attribute!r})"
+        )
+        names[f"S{index}"] = field_plan.output
+        names[f"A{index}"] = field_plan.as_is
+        lines.append("    try:")
+        if kind is FieldKind.GUARDED_ATTRIBUTE:
+            lines.append(f"        refusal = ex._refusal({plan_name}, source)")
+            lines.append("        if refusal is not None:")
+            lines.append("            raise refusal")
+        lines.append(f"        value = {read}")
+        lines.append("    except Exception as error:")
+        lines.append(f"        if ex._field_error(error, slot, result, {plan_name}):")
+        lines.append("            return True")
+        lines.append("    else:")
+        lines.append(f"        if value.__class__ in A{index}:")
+        lines.append(f"            result[{key}] = value")
+        lines.append(
+            f"        elif ex._complete(S{index}, value, result, {key}, slot, {plan_name}):"
+        )
+        lines.append("            return True")
+    lines.append("    return False")
+    source_code = "\n".join(lines)
+    namespace: dict[str, Any] = {}
+    code = compile(source_code, f"<fill {plan.object_type.name}>", "exec")
+    exec(code, names, namespace)  # the text is built above from names and constants only
+    fill: Fill = namespace["fill"]
+    return fill
