@@ -99,24 +99,45 @@ def abstract_schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
     return abstract_graph.build_schema(), abstract_graph.build_schema(PlannedExecutor)
 
 
+class Faults:
+    """What one operation's fake services inject: field failures (``salt``), services down."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.salt = 0 if rng.random() < 0.3 else rng.randint(1, 10**6)
+        self.roster_down = rng.random() < 0.06
+        self.registry_down = rng.random() < 0.1
+
+    def context(self, caller: str) -> Any:
+        return abstract_graph.new_context(
+            abstract_graph.CALLERS[caller],
+            abstract_graph.RosterUpstream(salt=self.salt, down=self.roster_down),
+            abstract_graph.RosterUpstream(salt=self.salt, down=self.registry_down),
+        )
+
+    def __str__(self) -> str:
+        down = [n for n, d in (("roster", self.roster_down), ("registry", self.registry_down)) if d]
+        return f"salt {self.salt}" + "".join(f", {name} down" for name in down)
+
+
 async def run_abstract(
-    schema: strawberry.Schema,
-    operation: Operation,
-    caller: str,
-    roster: abstract_graph.RosterUpstream,
+    schema: strawberry.Schema, operation: Operation, caller: str, faults: Faults
 ) -> Answer:
-    context = abstract_graph.new_context(abstract_graph.CALLERS[caller], roster)
-    result = await schema.execute(
-        operation.document, variable_values=operation.variables, context_value=context
-    )
+    context = faults.context(caller)
+    try:
+        result = await schema.execute(
+            operation.document, variable_values=operation.variables, context_value=context
+        )
+    except (Exception, asyncio.CancelledError) as crash:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # this test is being cancelled: not an answer
+        # An execution that raises instead of answering: shown, and compared, as an answer.
+        return Answer(data=None, errors=[crashed(crash)], path_taken=_path_of(context))
     return Answer(data=result.data, errors=presented(result.errors), path_taken=_path_of(context))
 
 
 async def every_error(
-    schema: strawberry.Schema,
-    operation: Operation,
-    caller: str,
-    roster: abstract_graph.RosterUpstream,
+    schema: strawberry.Schema, operation: Operation, caller: str, faults: Faults
 ) -> list[dict[str, Any]]:
     """The errors ``operation`` raises, each at its own path: run without error propagation.
 
@@ -134,7 +155,7 @@ async def every_error(
             for d in parsed.definitions
         ),
     )
-    context = abstract_graph.new_context(abstract_graph.CALLERS[caller], roster)
+    context = faults.context(caller)
     result = graphql.execute(
         schema._schema, document, variable_values=operation.variables, context_value=context
     )
@@ -142,6 +163,13 @@ async def every_error(
         result = await result
     assert isinstance(result, graphql.ExecutionResult)
     return presented(result.errors)
+
+
+def crashed(crash: BaseException) -> dict[str, Any]:
+    return {
+        "message": f"execution raised {type(crash).__name__}: {crash}",
+        "extensions": {"code": "EXECUTION_RAISED"},
+    }
 
 
 def _path_of(context: object) -> str | None:
@@ -221,24 +249,18 @@ def test_the_generator_is_reproducible_and_writes_valid_operations_with_every_fe
 async def test_the_abstract_graph_answers_alike_on_both_paths() -> None:
     standard, planned = abstract_schemas()
     generator = OperationGenerator(standard._schema, ABSTRACT_SETTINGS, seed=SEED, check=False)
-    faults = random.Random(SEED + 1)
+    draws = random.Random(SEED + 1)
     callers = sorted(abstract_graph.CALLERS)
     tally = Tally()
     for number, operation in enumerate(generator.operations(ABSTRACT_OPERATIONS)):
         caller = callers[number % len(callers)]
-        salt = 0 if faults.random() < 0.3 else faults.randint(1, 10**6)
-        down = faults.random() < 0.08
-        expected = await run_abstract(
-            standard, operation, caller, abstract_graph.RosterUpstream(salt=salt, down=down)
-        )
-        actual = await run_abstract(
-            planned, operation, caller, abstract_graph.RosterUpstream(salt=salt, down=down)
-        )
-        label = f"abstract #{number} as {caller}, salt {salt}{', roster down' if down else ''}"
+        faults = Faults(draws)
+        expected = await run_abstract(standard, operation, caller, faults)
+        actual = await run_abstract(planned, operation, caller, faults)
+        label = f"abstract #{number} as {caller}, {faults}"
         reference = None
         if any(split_errors(answer)[1] for answer in (expected, actual)):
-            roster = abstract_graph.RosterUpstream(salt=salt, down=down)
-            reference = await every_error(standard, operation, caller, roster)
+            reference = await every_error(standard, operation, caller, faults)
         tally.record(label, operation.describe(), expected, actual, reference)
         if executed(expected):
             tally.count_path(actual.path_taken, operation.describe())

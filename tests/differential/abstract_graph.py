@@ -46,6 +46,8 @@ from switchyard.upstream.errors import UpstreamUnavailable
 from switchyard.upstream.upstream import Upstream
 
 ROSTER = Service("roster")
+REGISTRY = Service("registry")
+"""A second fake service (droids' owners): one may fail while the other answers."""
 DATA_SEED = 1977
 CHARACTER_COUNT = 24
 STARSHIP_IDS = tuple(str(n) for n in range(101, 107))
@@ -95,12 +97,15 @@ def roster_of(info: strawberry.Info) -> RosterUpstream:
     return cast(RosterUpstream, context.upstreams[ROSTER.name])
 
 
-def new_context(caller: Caller, roster: RosterUpstream) -> RequestContext:
-    """A fresh request context, as the gateway makes one, over the fake roster."""
+def new_context(
+    caller: Caller, roster: RosterUpstream, registry: RosterUpstream | None = None
+) -> RequestContext:
+    """A fresh request context, as the gateway makes one, over the fake services."""
+    registry = registry or RosterUpstream(salt=roster.salt)
     return RequestContext(
         request_id="differential",
         deadline=Deadline.after(60.0),
-        upstreams={ROSTER.name: cast(Upstream, roster)},
+        upstreams={ROSTER.name: cast(Upstream, roster), REGISTRY.name: cast(Upstream, registry)},
         response=Response(),
         caller=caller,
     )
@@ -202,7 +207,7 @@ async def characters_by_id(
     roster.calls += 1
     await asyncio.sleep(0)  # an answer arrives later, as a service's does
     if roster.down:
-        raise UpstreamUnavailable("roster", "characters", "injected: the roster is down")
+        raise UpstreamUnavailable("roster", "characters", "injected: the service is down")
     return {id_: CHARACTERS[id_] for id_ in ids if id_ in CHARACTERS}
 
 
@@ -244,7 +249,7 @@ characters_edge: BatchEdge[str, Character] = BatchEdge(
 )
 humans_edge: BatchEdge[str, Human | None] = BatchEdge(
     "humans",
-    service=ROSTER,
+    service=REGISTRY,
     fetch=characters_by_id,
     convert=human_from_record,
     max_batch=3,
