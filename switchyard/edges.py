@@ -175,6 +175,16 @@ def batch_resolver_of(resolver: Callable[..., Any] | None) -> BatchResolver | No
     return getattr(resolver, "__switchyard_batch__", None)
 
 
+def _shared(load: Awaitable[Any]) -> Awaitable[Any]:
+    """A loader's future, awaited so that cancelling one waiter leaves it to the others.
+
+    The loader caches one future per key; graphql-core cancels sibling fields when a
+    null propagates, and a cancelled awaiter would cancel the cached future for every
+    other field waiting on the same key.
+    """
+    return asyncio.shield(load)
+
+
 async def _settled(awaitables: Sequence[Awaitable[Any]]) -> list[Any]:
     """Each awaitable's value or exception, in order; one loader tick for all of them."""
     if not awaitables:
@@ -293,7 +303,7 @@ class BatchEdge(_Edge, Generic[K, V]):
         Raises ``BadUserInput`` for a key ``parse_key`` refuses; nothing is called.
         """
         parsed = _parse(self.parse_key, key)
-        value: V | None = await context.loaders.loader(self).load(parsed)
+        value: V | None = await _shared(context.loaders.loader(self).load(parsed))
         return value
 
     def prime(self, context: EdgeContext, key: Any, value: V) -> None:
@@ -321,7 +331,7 @@ class BatchEdge(_Edge, Generic[K, V]):
                 parsed = _parse(edge.parse_key, parent_key)
             except BadUserInput:
                 return None
-            return await info.context.loaders.loader(edge).load(parsed)
+            return await _shared(info.context.loaders.loader(edge).load(parsed))
 
         async def resolve_all(
             context: EdgeContext, parents: Sequence[Any], arguments: Mapping[str, Any]
@@ -428,7 +438,7 @@ class PagedEdge(_Edge, Generic[P]):
             parsed = _parse(self.parse_key, parent_id)
         except BadUserInput:
             return self.convert(None)
-        record: P = await context.loaders.loader(self).load(PageKey(parsed, first, after))
+        record: P = await _shared(context.loaders.loader(self).load(PageKey(parsed, first, after)))
         return record
 
     async def load_pages(

@@ -274,6 +274,22 @@ async def test_the_abstract_graph_answers_alike_on_both_paths() -> None:
     )
 
 
+async def test_a_null_propagating_in_a_list_does_not_cancel_a_load_other_fields_share() -> None:
+    """graphql-core cancels sibling fields when a null propagates; their loads are shared
+    per key, so a cancelled waiter must not cancel the load (seed 17 found it, op #286)."""
+    standard, _planned = abstract_schemas()
+    generator = OperationGenerator(standard._schema, ABSTRACT_SETTINGS, seed=17, check=False)
+    draws = random.Random(17 + 1)
+    callers = sorted(abstract_graph.CALLERS)
+    crashes = []
+    for number, operation in enumerate(generator.operations(ABSTRACT_OPERATIONS)):
+        answer = await run_abstract(
+            standard, operation, callers[number % len(callers)], Faults(draws)
+        )
+        crashes += [e for e in answer.errors if e["extensions"].get("code") == "EXECUTION_RAISED"]
+    assert crashes == []
+
+
 # --- the demo graph ------------------------------------------------------------------
 
 JWT_SECRET = "differential-tests-secret-0123456789abcdef"
