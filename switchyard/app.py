@@ -10,6 +10,7 @@ The stages a request goes through are assembled in ``switchyard.pipeline``.
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -99,6 +100,8 @@ class Gateway:
         upstreams = Upstreams.from_settings(self.config.upstreams, self.graph.all_kinds)
         budgets = Budgets.from_settings(self.config.budgets) if self.budgets_enabled else None
         self._started = Started(upstreams, budgets)
+        if self.config.server.gc_freeze:
+            freeze_startup_objects()
         try:
             yield
         finally:
@@ -152,6 +155,20 @@ class Gateway:
             ready = ready and (budgets_ready or self.config.budgets.failure_mode == "open")
         body["status"] = "ready" if ready else "unavailable"
         return ready, body
+
+
+GC_THRESHOLDS = (20_000, 20, 50)
+"""Collections of the youngest generation every 20,000 allocations instead of 700: a large
+answer allocates tens of thousands of short-lived objects, freed by reference counting."""
+
+
+def freeze_startup_objects() -> None:
+    """Keep the objects made at start-up (schema, plans' types, pools) out of every later
+    garbage collection, and collect less often: the collector then scans only what requests
+    made, instead of the whole schema each time (about 10% of a large answer's CPU)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class EncodedBody(dict[str, Any]):

@@ -77,6 +77,11 @@ class ServerSettings(_Section):
         DEFAULT_DOCUMENT_CACHE_BYTES, ge=0, description="parsed and validated documents kept"
     )
     log_level: str = Field("info", pattern=r"^(debug|info|warning|error)$")
+    gc_freeze: bool = Field(
+        True,
+        description="after start-up, keep start-up objects out of garbage collections and "
+        "collect less often (switchyard.app.freeze_startup_objects)",
+    )
     execution: Literal["planned", "standard"] = Field(
         "planned",
         description="planned: operations run from a cached plan, level by level (graphql-core's "

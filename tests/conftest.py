@@ -65,7 +65,13 @@ def gateway_settings(
     data: dict[str, Any] = {
         # Development mode: the tests read extensions.upstreams (debug) and introspect;
         # production mode is the subject of test_production.py.
-        "server": {"mode": "development", "debug": True, "request_timeout": 5.0},
+        # gc_freeze off: the test process opens many gateways, each of which would freeze.
+        "server": {
+            "mode": "development",
+            "debug": True,
+            "request_timeout": 5.0,
+            "gc_freeze": False,
+        },
         # Cost extensions are the subject of test_rate_limit.py; elsewhere they would
         # only add extensions.cost to every body compared.
         "cost": {"mode": "off"},
