@@ -27,7 +27,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from switchyard import ide
@@ -206,7 +206,10 @@ class GraphQLView(GraphQL[RequestContext, None]):
         response: Response
         request_id = scope.get("state", {}).get("request_id", "-")
         try:
-            response = await self.run(request)
+            if self.lean_json_posts and _plain_json_post(scope):
+                response = await self.answer_json_post(request)
+            else:
+                response = await self.run(request)
         except HTTPException as exc:
             # Strawberry answers these in plain text; clients get a GraphQL error body.
             refused = NotFound if exc.status_code == 404 else BadRequest
@@ -214,6 +217,29 @@ class GraphQLView(GraphQL[RequestContext, None]):
         except GraphQLError as refusal:  # a limit checked while the body was decoded
             response = error_response(refusal, request_id)
         await response(scope, receive, send)
+
+    lean_json_posts = True
+
+    async def answer_json_post(self, request: Request) -> Response:
+        """``run`` for the common request, a POST of one JSON operation answered in JSON:
+        the same steps and checks, without the branches for GET, uploads, batches,
+        streams and websockets (``_plain_json_post`` sends those to ``run``)."""
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, response=sub_response)
+        data = self.parse_json(await request.body())
+        if isinstance(data, list):
+            self._validate_batch_request(data, protocol="http")  # refuses: batching is off
+            raise HTTPException(400, "Batching is not enabled")
+        result = await self.execute_single(
+            request=request,
+            request_adapter=self.request_adapter_class(request),
+            sub_response=sub_response,
+            context=context,
+            root_value=self.gateway.graph.root_value,
+            request_data=_request_data(data),
+        )
+        body = await self.process_result(request, result)
+        return self.create_response(response_data=body, sub_response=sub_response)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         return not executes_graphql(request.method, request.query_params) and any(
@@ -268,6 +294,48 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 context.response.headers[EXECUTION_HEADER] = context.execution.value
         encoded = encode_within_limit(context, body, self.limits.max_response_bytes)
         return EncodedBody(body, encoded)  # type: ignore[return-value]
+
+
+_STREAMING_ACCEPT = (b"text/event-stream", b"multipart/mixed")
+
+
+def _plain_json_post(scope: Scope) -> bool:
+    """A POST with a JSON body that does not ask for a streamed answer."""
+    if scope["method"] != "POST":
+        return False
+    content_type = accept = b""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"accept":
+            accept = value
+    return b"application/json" in content_type and not any(s in accept for s in _STREAMING_ACCEPT)
+
+
+def _request_data(data: Any) -> GraphQLRequestData:
+    """Strawberry's checks of a JSON body's members (``parse_http_body``), with its messages."""
+    query = data.get("query")
+    if not isinstance(query, str | None):
+        raise HTTPException(
+            400, "The GraphQL operation's `query` must be a string or null, if provided."
+        )
+    variables = data.get("variables")
+    if not isinstance(variables, dict | None):
+        raise HTTPException(
+            400, "The GraphQL operation's `variables` must be an object or null, if provided."
+        )
+    extensions = data.get("extensions")
+    if not isinstance(extensions, dict | None):
+        raise HTTPException(
+            400, "The GraphQL operation's `extensions` must be an object or null, if provided."
+        )
+    return GraphQLRequestData(
+        query=query,
+        variables=variables,
+        operation_name=data.get("operationName"),
+        extensions=extensions,
+        protocol="http",
+    )
 
 
 def create_app(config: GatewayConfig, graph: Graph | None = None) -> Starlette:
