@@ -247,7 +247,11 @@ def print_cost(
 
 
 def serve(config: GatewayConfig, graph: Graph, *, dev: bool = False) -> int:
-    """Run the gateway under uvicorn, in this process, until SIGINT/SIGTERM."""
+    """Run the gateway under uvicorn, in this process, until SIGINT/SIGTERM.
+
+    On SIGTERM it stops accepting, finishes the requests in flight within
+    ``[server] shutdown_grace`` seconds, then closes its upstream connections.
+    """
     import uvicorn
 
     from switchyard.app import create_app
@@ -319,6 +323,10 @@ def uvicorn_options(config: GatewayConfig) -> dict[str, Any]:
         # The peer stays the TCP peer: only [budgets] trusted_proxies decides whose
         # X-Forwarded-For is believed (uvicorn would trust loopback's by default).
         "proxy_headers": False,
+        # On SIGTERM uvicorn stops accepting, lets requests in flight finish for up to
+        # this long, cancels what is left, then runs the lifespan's shutdown (which
+        # closes the upstream connections).
+        "timeout_graceful_shutdown": config.server.shutdown_grace,
     }
 
 

@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    ValidationError,
+    model_validator,
+)
 
 from switchyard.auth.settings import AuthSettings
 from switchyard.budgets import BudgetSettings
@@ -39,6 +46,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_GRAPHQL_PATH = "/graphql"
 DEFAULT_REQUEST_TIMEOUT = 10.0
+DEFAULT_MAX_REQUEST_TIMEOUT = 60.0
+DEFAULT_SHUTDOWN_GRACE = 30.0
 DEFAULT_DOCUMENT_CACHE_BYTES = 64 * 1024 * 1024
 CLI_VARIABLES = frozenset(
     {"SWITCHYARD_CONFIG", "SWITCHYARD_HOST", "SWITCHYARD_PORT", "SWITCHYARD_GRAPH"}
@@ -61,6 +70,29 @@ class ServerSettings(_Section):
     graphql_path: str = Field(DEFAULT_GRAPHQL_PATH, pattern=r"^/[A-Za-z0-9/_-]*$")
     request_timeout: float = Field(
         DEFAULT_REQUEST_TIMEOUT, gt=0, description="deadline shared by every upstream call"
+    )
+    max_request_timeout: float = Field(
+        DEFAULT_MAX_REQUEST_TIMEOUT,
+        gt=0,
+        description="the longest deadline: request_timeout and operation_timeouts are capped by it",
+    )
+    operation_timeouts: dict[str, PositiveFloat] = Field(
+        default_factory=dict,
+        description="a deadline of its own per operation name, instead of request_timeout",
+    )
+    max_in_flight: int = Field(
+        0,
+        ge=0,
+        description="requests served at once (health probes aside); beyond it 503 OVERLOADED; "
+        "0 = no limit",
+    )
+    overload_retry_after: int = Field(
+        1, ge=1, description="seconds, the Retry-After of an answer refused by max_in_flight"
+    )
+    shutdown_grace: float = Field(
+        DEFAULT_SHUTDOWN_GRACE,
+        gt=0,
+        description="on SIGTERM, seconds requests in flight may take before they are cancelled",
     )
     mode: Literal["production", "development"] = Field(
         "production",
@@ -87,6 +119,15 @@ class ServerSettings(_Section):
         description="planned: operations run from a cached plan, level by level (graphql-core's "
         "execution for what a plan does not cover); standard: graphql-core for every operation",
     )
+
+    @model_validator(mode="after")
+    def _request_timeout_within_the_cap(self) -> Self:
+        if self.request_timeout > self.max_request_timeout:
+            raise ValueError(
+                f"request_timeout: {self.request_timeout} is above max_request_timeout "
+                f"({self.max_request_timeout})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _debug_is_for_development(self) -> Self:

@@ -57,6 +57,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
     RATE_LIMITED = "RATE_LIMITED"
+    OVERLOADED = "OVERLOADED"
     UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
     UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
     UPSTREAM_ERROR = "UPSTREAM_ERROR"
@@ -74,6 +75,7 @@ REQUEST_ERROR_STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.OPERATION_LIMIT_EXCEEDED: 400,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.OVERLOADED: 503,
 }
 """The HTTP status of a request refused before execution, by the code of its error."""
 

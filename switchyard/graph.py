@@ -60,6 +60,7 @@ class Graph:
 
     @cached_property
     def all_services(self) -> dict[str, Service]:
+        check_root_fields(self.schema)
         found: dict[str, Service] = {}
         for service in [*self.services, *(edge.service for edge in edges_of(self.schema))]:
             known = found.setdefault(service.name, service)
@@ -133,6 +134,33 @@ def _leave_logging_to_the_presenter(errors: Any, execution_context: Any = None) 
     return None
 
 
+def check_root_fields(schema: strawberry.Schema) -> None:
+    """Raise ``GraphLoadError`` for a root field with a resolver declared non-null.
+
+    A root field's resolver may call a service; declared non-null, its failure would
+    null the whole answer (``data: null``) rather than the field. A plain value
+    (``hello: str = "world"``) cannot fail and may be non-null.
+    """
+    graphql_schema = schema._schema
+    roots = (
+        graphql_schema.query_type,
+        graphql_schema.mutation_type,
+        graphql_schema.subscription_type,
+    )
+    for root in roots:
+        if root is None:
+            continue
+        for field_name, graphql_field in root.fields.items():
+            definition = (graphql_field.extensions or {}).get("strawberry-definition")
+            if getattr(definition, "base_resolver", None) is None:
+                continue
+            if isinstance(graphql_field.type, GraphQLNonNull):
+                raise GraphLoadError(
+                    f"{root.name}.{field_name} is a root field with a resolver, so it must be "
+                    "nullable: a failing service would otherwise null the whole answer"
+                )
+
+
 def edges_of(schema: strawberry.Schema) -> list[Any]:
     """The declared edges (``BatchEdge``, ``PagedEdge``) behind the schema's fields.
 
@@ -158,7 +186,8 @@ def edges_of(schema: strawberry.Schema) -> list[Any]:
 
 
 def load_graph(reference: str, *, base_dir: Path | None = None) -> Graph:
-    """Import ``"package.module:attribute"`` and return the ``Graph`` there.
+    """Import ``"package.module:attribute"`` and return the ``Graph`` there, its
+    nullability rules checked (``check_root_fields``, ``edges_of``).
 
     ``base_dir`` (the config file's folder) goes first on ``sys.path``, so a
     graph beside its config is found without installing it.
@@ -196,6 +225,7 @@ def load_graph(reference: str, *, base_dir: Path | None = None) -> Graph:
         raise GraphLoadError(
             f"graph {reference!r}: expected a switchyard.Graph, found {type(found).__name__}"
         )
+    _ = found.all_services  # the nullability rules, checked as the graph loads
     return found
 
 

@@ -46,11 +46,13 @@ from switchyard.auth.backend import Authenticator
 from switchyard.auth.middleware import AuthenticationMiddleware
 from switchyard.context import RequestContext
 from switchyard.cost import CostAnalysis, CostMeasurement, CostReport
+from switchyard.deadline import OperationDeadline
 from switchyard.documents import CachedDocuments
 from switchyard.errors import present_error, response_status
 from switchyard.http_limits import HttpLimitsMiddleware
 from switchyard.introspection import IntrospectionPolicy
 from switchyard.limits import LimitSettings, limit_error
+from switchyard.overload import in_flight_limit
 from switchyard.rate_limit import CostRateLimiter, cost_breakdown, cost_extension
 from switchyard.request_id import RequestIdMiddleware
 
@@ -125,6 +127,7 @@ def assemble(gateway: Gateway) -> Pipeline:
     http(
         Stage.HTTP,
         Middleware(RequestIdMiddleware),
+        *in_flight_limit(config.server.max_in_flight, config.server.overload_retry_after),
         Middleware(HttpLimitsMiddleware, settings=config.limits),
     )
     http(
@@ -159,6 +162,7 @@ def assemble(gateway: Gateway) -> Pipeline:
             cache=gateway.estimate_cache,
         ),
     )
+    operation.extend(OperationDeadline.units(config.server))  # the operation's own deadline
     stages.extend([Stage.BUDGET, Stage.EXECUTE, Stage.PRESENT, Stage.RESPOND, Stage.SETTLE])
     return Pipeline(middleware=middleware, operation=operation, stages=stages)
 

@@ -59,10 +59,12 @@ class GrpcTransport(Transport):
         timeout: float,
         credentials: grpc.ChannelCredentials | None = None,
         metadata: Mapping[str, str] | None = None,
+        min_call_time: float = 0.0,
     ) -> None:
         self.name = name
         self.target = target
         self._timeout = timeout
+        self._min_call_time = min_call_time
         self._channel = (
             grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
             if credentials is None
@@ -80,6 +82,7 @@ class GrpcTransport(Transport):
             timeout=settings.timeout,
             credentials=None if settings.tls is None else channel_credentials(settings.tls),
             metadata=settings.static_headers(),
+            min_call_time=settings.min_call_time,
         )
 
     def _method(self, request: GrpcRequest) -> grpc.aio.UnaryUnaryMultiCallable[Any, Any]:
@@ -97,7 +100,7 @@ class GrpcTransport(Transport):
         if not isinstance(request, GrpcRequest):
             raise TypeError(f"{self.name} is a gRPC upstream, got {type(request).__name__}")
         operation = request.operation
-        timeout = call_timeout(self._timeout, scope, self.name, operation)
+        timeout = call_timeout(self._timeout, scope, self.name, operation, self._min_call_time)
         metadata = tuple({**self._metadata, **scope.headers, **request.metadata}.items())
         try:
             return await self._method(request)(request.message, timeout=timeout, metadata=metadata)

@@ -91,11 +91,13 @@ class HttpTransport(Transport):
         connect_timeout: float | None = None,
         health_path: str | None = None,
         headers: Mapping[str, str] | None = None,
+        min_call_time: float = 0.0,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._transport = transport
         self._timeout = timeout
+        self._min_call_time = min_call_time
         self._connect_timeout = timeout if connect_timeout is None else connect_timeout
         self._health_path = health_path
         self._headers = {"accept": self.accept, "user-agent": USER_AGENT, **(headers or {})}
@@ -112,6 +114,7 @@ class HttpTransport(Transport):
             connect_timeout=settings.connect_timeout,
             health_path=settings.health_path,
             headers=settings.static_headers(),
+            min_call_time=settings.min_call_time,
         )
 
     def url(self, path: str, params: Mapping[str, str] | None = None) -> httpx.URL:
@@ -163,7 +166,7 @@ class HttpTransport(Transport):
         if not isinstance(request, RestRequest):
             raise TypeError(f"{self.name} is an HTTP upstream, got {type(request).__name__}")
         operation = request.operation
-        timeout = call_timeout(self._timeout, scope, self.name, operation)
+        timeout = call_timeout(self._timeout, scope, self.name, operation, self._min_call_time)
         headers = {**scope.headers, **request.headers} if request.headers else scope.headers
         content: bytes | None = None
         if request.json is not None:

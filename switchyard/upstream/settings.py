@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_CONNECT_TIMEOUT = 1.0
+DEFAULT_MIN_CALL_TIME = 0.05
 DEFAULT_MAX_CONNECTIONS = 100
 DEFAULT_MAX_KEEPALIVE = 50
 DEFAULT_KEEPALIVE_EXPIRY = 4.0
@@ -58,6 +59,11 @@ class UpstreamSettings(_Section):
     instances: list[str] = Field(min_length=1)
     timeout: float = Field(DEFAULT_TIMEOUT, gt=0, description="seconds per call")
     connect_timeout: float = Field(DEFAULT_CONNECT_TIMEOUT, gt=0)
+    min_call_time: float = Field(
+        DEFAULT_MIN_CALL_TIME,
+        ge=0,
+        description="seconds: a call is not started with less of the request's deadline left",
+    )
     max_connections: int = Field(
         DEFAULT_MAX_CONNECTIONS, ge=1, description="HTTP: open connections per instance, at most"
     )

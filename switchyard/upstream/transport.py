@@ -32,13 +32,25 @@ class Transport(ABC):
         """Release connections; the transport is not used afterwards."""
 
 
-def call_timeout(limit: float, scope: CallScope, upstream: str, operation: str) -> float:
+def call_timeout(
+    limit: float, scope: CallScope, upstream: str, operation: str, minimum: float = 0.0
+) -> float:
     """The seconds one call may take: its own limit, capped by the request's deadline.
 
-    Raises ``UpstreamTimeout`` without calling when the deadline has already passed.
+    Raises ``UpstreamTimeout`` without calling when the deadline has passed, or when less
+    than ``minimum`` (the upstream's ``min_call_time``) is left of it: a call that cannot
+    be answered in time is not started.
     """
     remaining = scope.remaining()
-    timeout = limit if remaining is None else min(limit, remaining)
-    if timeout <= 0:
+    if remaining is None:
+        return limit
+    if remaining <= 0:
         raise UpstreamTimeout(upstream, operation, "request deadline already passed")
-    return timeout
+    if remaining < minimum:
+        raise UpstreamTimeout(
+            upstream,
+            operation,
+            f"not started: {remaining:.3f} s left of the request deadline, "
+            f"min_call_time is {minimum} s",
+        )
+    return min(limit, remaining)
