@@ -9,8 +9,9 @@
         shipping = ServiceEndpoint("rest", "http://127.0.0.1:7006")
         await admin.set_hostile(shipping, "external-entity", "/tmp/canary.txt")
 
-REST services expose ``GET``/``DELETE /__admin/requests`` and ``PUT /__admin/faults``
-(the shipping service ``PUT /__admin/hostile`` too);
+REST services expose ``GET``/``DELETE /__admin/requests``, ``PUT /__admin/faults`` and
+``PUT /__admin/headers`` (headers added to every answer; the shipping service
+``PUT /__admin/hostile`` too);
 gRPC services the generic JSON-over-bytes service ``switchyard.admin.Admin``
 (``Requests``, ``Reset``, ``SetFaults``). ``DemoPlatform.endpoints(name)`` gives the
 endpoints of a running platform.
@@ -99,6 +100,17 @@ class AdminClient:
             await self._http_call(service, "PUT", "/__admin/faults", faults.to_json())
         else:
             await self._grpc_call(service, "SetFaults", faults.to_json())
+
+    async def set_response_headers(
+        self, endpoint: ServiceEndpoint, headers: dict[str, str]
+    ) -> None:
+        """Add ``headers`` to every answer of a REST service from now on (``{}``: none).
+
+        Replaces the previous set; resetting the records keeps it.
+        """
+        if endpoint.kind != "rest":
+            raise AdminError(f"{endpoint.address} is a gRPC service, without response headers")
+        await self._http_call(endpoint, "PUT", "/__admin/headers", headers)
 
     async def set_hostile(
         self, endpoint: ServiceEndpoint, mode: str, entity_target: str | None = None

@@ -21,7 +21,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.faults import INJECTED_FAILURE_MESSAGE, FaultConfig, FaultInjector
 from services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvalidCursor, Window, paginate
@@ -93,7 +93,9 @@ def reject_combined(request: Request, batch_param: str, others: Sequence[str]) -
 
 
 class ObservingMiddleware:
-    """Records every non-admin request and applies the injected faults to it.
+    """Records every non-admin request and applies the injected faults to it; adds the
+    headers set through ``PUT /__admin/headers`` to every non-admin answer (a test's way
+    to make a service send ``Cache-Control`` or ``Retry-After``).
 
     The call label is resolved against the routes up front, because an injected failure
     answers before routing: ``"GET /users/{id}"`` with query ``"id=42"``.
@@ -107,8 +109,10 @@ class ObservingMiddleware:
         recorder: RequestRecorder,
         faults: FaultInjector,
         render_error: ErrorRenderer = error_response,
+        response_headers: dict[str, str] | None = None,
     ) -> None:
         self.app = app
+        self.response_headers = {} if response_headers is None else response_headers
         self.routes = routes
         self.recorder = recorder
         self.faults = faults
@@ -119,6 +123,8 @@ class ObservingMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.time()
+        if self.response_headers:
+            send = self._with_headers(send, list(self.response_headers.items()))
         try:
             if await self.faults.apply():
                 response = self.render_error(503, INJECTED_FAILURE_MESSAGE)
@@ -131,6 +137,21 @@ class ObservingMiddleware:
                 (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
             )
             self.recorder.record(call, query, start, time.time(), headers)
+
+    @staticmethod
+    def _with_headers(send: Send, added: list[tuple[str, str]]) -> Send:
+        encoded = [
+            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in added
+        ]
+        names = {name for name, _ in encoded}
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(n, v) for n, v in message.get("headers", []) if n.lower() not in names]
+                message = {**message, "headers": [*kept, *encoded]}
+            await send(message)
+
+        return sending
 
     def _describe(self, scope: Scope) -> tuple[str, str]:
         template, params = scope["path"], {}
@@ -146,8 +167,14 @@ class ObservingMiddleware:
         return f"{scope['method']} {template}", "&".join(parts)
 
 
-def admin_routes(recorder: RequestRecorder, faults: FaultInjector) -> list[BaseRoute]:
-    """``/__admin/health``; ``/__admin/requests`` (GET, DELETE); ``/__admin/faults`` (GET, PUT)."""
+def admin_routes(
+    recorder: RequestRecorder,
+    faults: FaultInjector,
+    response_headers: dict[str, str] | None = None,
+) -> list[BaseRoute]:
+    """``/__admin/health``; ``/__admin/requests`` (GET, DELETE); ``/__admin/faults`` (GET, PUT);
+    ``/__admin/headers`` (GET, PUT ``{"name": "value"}``: added to every answer) when
+    ``response_headers`` (the middleware's) is given."""
 
     async def health(request: Request) -> Response:
         return json_response({"status": "SERVING"})
@@ -166,11 +193,26 @@ def admin_routes(recorder: RequestRecorder, faults: FaultInjector) -> list[BaseR
                 raise RestError(400, str(exc)) from None
         return json_response(faults.config.to_json())
 
-    return [
+    async def header_config(request: Request) -> Response:
+        assert response_headers is not None
+        if request.method == "PUT":
+            body = orjson.loads(await request.body())
+            if not isinstance(body, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in body.items()
+            ):
+                raise RestError(400, "headers must be a JSON object of strings")
+            response_headers.clear()
+            response_headers.update(body)
+        return json_response(response_headers)
+
+    routes: list[BaseRoute] = [
         Route(f"{ADMIN_PREFIX}health", health),
         Route(f"{ADMIN_PREFIX}requests", requests, methods=["GET", "DELETE"]),
         Route(f"{ADMIN_PREFIX}faults", fault_config, methods=["GET", "PUT"]),
     ]
+    if response_headers is not None:
+        routes.append(Route(f"{ADMIN_PREFIX}headers", header_config, methods=["GET", "PUT"]))
+    return routes
 
 
 def _error_handlers(
@@ -207,7 +249,8 @@ def build_rest_app(
     by ``render_error``."""
     recorder = recorder or RequestRecorder(service)
     injector = FaultInjector(faults)
-    all_routes = [*admin_routes(recorder, injector), *admin, *routes]
+    response_headers: dict[str, str] = {}
+    all_routes = [*admin_routes(recorder, injector, response_headers), *admin, *routes]
     return Starlette(
         routes=all_routes,
         middleware=[
@@ -217,6 +260,7 @@ def build_rest_app(
                 recorder=recorder,
                 faults=injector,
                 render_error=render_error,
+                response_headers=response_headers,
             )
         ],
         exception_handlers=_error_handlers(render_error),

@@ -138,6 +138,7 @@ class Gateway:
             else None,
             response=response,
         )
+            response_headers=self.config.response_headers.collector(),
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Whether every required upstream (and a fail-closed budget store) answers now."""

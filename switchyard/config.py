@@ -38,6 +38,7 @@ from switchyard.auth.settings import AuthSettings
 from switchyard.budgets import BudgetSettings
 from switchyard.cost import CostSettings
 from switchyard.limits import LimitSettings
+from switchyard.upstream.headers import ResponseHeaderRules
 from switchyard.upstream.settings import UpstreamSettings
 
 ENV_PREFIX = "SWITCHYARD_"
@@ -176,8 +177,16 @@ class GatewayConfig(_Section):
         enabled = self.ide.enabled
         return not self.server.production if enabled is None else enabled
 
+    response_headers: ResponseHeaderRules = ResponseHeaderRules()
 
 def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    @model_validator(mode="after")
+    def _passed_from_known_upstreams(self) -> Self:
+        unknown = sorted(set(self.response_headers.pass_through) - set(self.upstreams))
+        if unknown:
+            raise ValueError(f"response_headers.pass_through: no upstream named {unknown[0]!r}")
+        return self
+
     """Read, merge and validate; raise ``ConfigError`` with a one-line reason."""
     path = Path(path)
     try:

@@ -17,6 +17,7 @@ from switchyard.execution import ExecutionPath
 from switchyard.rate_limit import BudgetCharge
 from switchyard.service import Service
 from switchyard.upstream.call import CallScope, ForwardedIdentity
+from switchyard.upstream.headers import ResponseHeaders
 from switchyard.upstream.upstream import Upstream
 
 
@@ -50,6 +51,8 @@ class RequestContext:
     """Which execution answered the operation (set as it starts)."""
     execution_fallback: str | None = None
     """Why the planned execution did not answer it (introspection, ...)."""
+    response_headers: ResponseHeaders | None = None
+    """The upstream answers' headers, by ``[response_headers]`` (None: no rule is on)."""
 
     @cached_property
     def scope(self) -> CallScope:
@@ -70,6 +73,7 @@ class RequestContext:
             headers={"x-request-id": self.request_id},
             observer=self.work,
             identity=identity,
+            on_response_headers=self.response_headers,
         )
 
     def upstream(self, service: Service) -> Upstream:

@@ -214,6 +214,8 @@ def respond(context: RequestContext, result: ExecutionResult, body: GraphQLHTTPR
         body["extensions"] = {**(body.get("extensions") or {}), **extensions}
     if context.budget is not None:
         context.response.headers.update(context.budget.headers())
+    if context.response_headers is not None:  # [response_headers] rules
+        context.response_headers.apply(context.response.headers, failed=bool(result.errors))
     context.response.status_code = response_status(
         result.errors or [], has_data=result.data is not None
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -66,7 +66,10 @@ class CallScope:
 
     ``deadline`` is the request's, after which no call may run;
     ``headers`` are sent to every upstream (HTTP headers, or gRPC metadata);
-    ``identity`` is the caller, which each upstream forwards as its settings say.
+    ``identity`` is the caller, which each upstream forwards as its settings say;
+    ``on_response_headers`` is told the headers of every HTTP answer, error statuses
+    included, as ``(upstream, headers)`` (the request's ``ResponseHeaders``, or a
+    layer's capture: ``switchyard.upstream.headers``).
     """
 
     deadline: Deadline | None = None
@@ -74,6 +77,7 @@ class CallScope:
     headers: Mapping[str, str] = field(default_factory=dict)
     observer: CallObserver | None = None
     identity: ForwardedIdentity | None = None
+    on_response_headers: Callable[[str, Mapping[str, str]], None] | None = None
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (never negative), or None without one."""

@@ -205,6 +205,8 @@ class HttpTransport(Transport):
             raise UpstreamRejected(self.name, operation, f"{status}: {detail}")
         if status >= 500:
             raise UpstreamUnavailable(self.name, operation, f"{status} from {self.base_url}")
+        if scope.on_response_headers is not None:
+            scope.on_response_headers(self.name, response.headers)
         if not 200 <= status < 300:
             raise UpstreamProtocolError(self.name, operation, f"unexpected status {status}")
         return self.decode(operation, response)

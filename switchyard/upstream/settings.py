@@ -46,6 +46,45 @@ class TlsSettings(_Section):
         return path
 
 
+DEFAULT_CACHE_BYTES = 16 * 1024 * 1024
+DEFAULT_CACHE_MAX_TTL = 3600.0
+DEFAULT_CACHE_REDIS_TIMEOUT = 0.1
+
+
+class CacheSettings(_Section):
+    """``[upstreams.NAME.cache]``: answers kept as long as ``Cache-Control`` allows
+    (``switchyard.upstream.cache``)."""
+
+    enabled: bool = Field(True, description="honour Cache-Control max-age; off: nothing kept")
+    backend: Literal["memory", "redis"] = Field(
+        "memory", description="memory: an LRU per process; redis: shared by replicas"
+    )
+    max_bytes: int = Field(
+        DEFAULT_CACHE_BYTES, ge=0, description="memory: bytes of answers kept, at most"
+    )
+    max_ttl: float = Field(
+        DEFAULT_CACHE_MAX_TTL, gt=0, description="seconds an answer is kept, at most"
+    )
+    grpc_ttl: dict[str, float] = Field(
+        default_factory=dict,
+        description="gRPC: seconds each method's answers are kept, by method name "
+        "(BatchGetProducts) or full path (/demo.catalog.v1.Catalog/BatchGetProducts)",
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="redis: the server")
+    redis_timeout: float = Field(
+        DEFAULT_CACHE_REDIS_TIMEOUT, gt=0, description="redis: seconds per round trip"
+    )
+    key_prefix: str = Field("switchyard:cache", min_length=1, description="redis: key prefix")
+
+    @field_validator("grpc_ttl")
+    @classmethod
+    def _positive(cls, ttls: dict[str, float]) -> dict[str, float]:
+        for method, seconds in ttls.items():
+            if seconds <= 0:
+                raise ValueError(f"{method}: a TTL is a positive number of seconds")
+        return ttls
+
+
 class UpstreamSettings(_Section):
     """One upstream service: how to reach it and how long to wait.
 
@@ -90,6 +129,10 @@ class UpstreamSettings(_Section):
     )
     tls: TlsSettings | None = Field(None, description="gRPC: TLS instead of plain text")
     forward: ForwardSettings = ForwardSettings()
+    coalesce: bool = Field(
+        True, description="identical reads in flight at the same time share one call"
+    )
+    cache: CacheSettings = CacheSettings()
 
     @field_validator("instances")
     @classmethod
