@@ -137,8 +137,8 @@ class Gateway:
             if server.debug and request.headers.get(DEBUG_HEADER) == "1"
             else None,
             response=response,
-        )
             response_headers=self.config.response_headers.collector(),
+        )
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Whether every required upstream (and a fail-closed budget store) answers now."""

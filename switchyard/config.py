@@ -170,16 +170,9 @@ class GatewayConfig(_Section):
     cost: CostSettings = CostSettings()
     budgets: BudgetSettings = BudgetSettings()
     upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
+    response_headers: ResponseHeaderRules = ResponseHeaderRules()
     source_dir: Path | None = Field(None, exclude=True, description="the config file's folder")
 
-    @property
-    def ide_enabled(self) -> bool:
-        enabled = self.ide.enabled
-        return not self.server.production if enabled is None else enabled
-
-    response_headers: ResponseHeaderRules = ResponseHeaderRules()
-
-def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> GatewayConfig:
     @model_validator(mode="after")
     def _passed_from_known_upstreams(self) -> Self:
         unknown = sorted(set(self.response_headers.pass_through) - set(self.upstreams))
@@ -187,6 +180,13 @@ def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -
             raise ValueError(f"response_headers.pass_through: no upstream named {unknown[0]!r}")
         return self
 
+    @property
+    def ide_enabled(self) -> bool:
+        enabled = self.ide.enabled
+        return not self.server.production if enabled is None else enabled
+
+
+def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> GatewayConfig:
     """Read, merge and validate; raise ``ConfigError`` with a one-line reason."""
     path = Path(path)
     try:

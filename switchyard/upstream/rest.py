@@ -197,6 +197,8 @@ class HttpTransport(Transport):
             raise UpstreamUnavailable(
                 self.name, operation, f"{type(exc).__name__} from {self.base_url}: {exc}"
             ) from exc
+        if scope.on_response_headers is not None:
+            scope.on_response_headers(self.name, response.headers)
         status = response.status_code
         if status == 404:
             raise UpstreamNotFound(self.name, operation, "404 not found")
@@ -205,8 +207,6 @@ class HttpTransport(Transport):
             raise UpstreamRejected(self.name, operation, f"{status}: {detail}")
         if status >= 500:
             raise UpstreamUnavailable(self.name, operation, f"{status} from {self.base_url}")
-        if scope.on_response_headers is not None:
-            scope.on_response_headers(self.name, response.headers)
         if not 200 <= status < 300:
             raise UpstreamProtocolError(self.name, operation, f"unexpected status {status}")
         return self.decode(operation, response)
