@@ -47,13 +47,22 @@ def toml_value(value: Any) -> str:
 
 
 def gateway_toml(
-    addresses: Mapping[str, list[str]], port: int, extra: str = "", debug: bool = True
+    addresses: Mapping[str, list[str]],
+    port: int,
+    extra: str = "",
+    debug: bool = True,
+    server: str = "",
+    upstream: str = "",
 ) -> str:
+    """A gateway's config over ``addresses``; ``server`` and ``upstream`` are TOML lines added
+    to ``[server]`` and to every ``[upstreams.NAME]``, ``extra`` further tables."""
     lines = ["[graph]", 'module = "schema:graph"']
     lines += ["[server]", 'host = "127.0.0.1"', f"port = {port}", f"debug = {toml_value(debug)}"]
     # The debug extensions (calls per service) exist in development mode only.
     lines.append(f'mode = "{"development" if debug else "production"}"')
     lines.append('log_level = "warning"')
+    if server:
+        lines.append(server)
     kinds = {"catalog": "grpc", "inventory": "grpc", "shipping": "xml"}
     for name, instances in addresses.items():
         lines += [
@@ -61,6 +70,8 @@ def gateway_toml(
             f'kind = "{kinds.get(name, "rest")}"',
             f"instances = {toml_value(instances)}",
         ]
+        if upstream:
+            lines.append(upstream)
     return "\n".join(lines) + "\n" + extra
 
 

@@ -70,6 +70,16 @@ FEATURES_TOML = (
     "anonymous = { capacity = 1000, refill_per_second = 50 }\n"
     "service = { capacity = 1000000000, refill_per_second = 1000000000 }\n"
 )
+GATEWAY_SERVER_TOML = (
+    # Idle keep-alive connections stay open through the memory check (uvicorn's default: 5 s).
+    "keep_alive = 600.0"
+)
+GATEWAY_UPSTREAM_TOML = (
+    # The floor shares no call between requests: neither may the gateway it is compared with
+    # (the load repeats one operation, so coalescing would answer most requests from others'
+    # calls). The upstream cache is off for the same reason.
+    "coalesce = false\ncache = { enabled = false }"
+)
 CPU_TARGET = {"small": 3.0, "medium": 3.0, "large": 2.0}
 RPS_TARGET = {"small": 0.6, "medium": 0.6, "large": 0.5}
 P50_TARGET = 1.15
@@ -270,7 +280,15 @@ def started_targets(
             ]  # fmt: skip
         else:
             config = workdir / f"{name}.toml"
-            config.write_text(gateway_toml(platform.addresses, port, extra=features))
+            config.write_text(
+                gateway_toml(
+                    platform.addresses,
+                    port,
+                    extra=features,
+                    server=GATEWAY_SERVER_TOML,
+                    upstream=GATEWAY_UPSTREAM_TOML,
+                )
+            )
             command = [sys.executable, "-m", "switchyard.cli", "serve", "--config", str(config)]
             if name == "naive":
                 command += ["--graph", "bench.naive_graph:graph"]

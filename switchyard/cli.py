@@ -327,6 +327,7 @@ def uvicorn_options(config: GatewayConfig) -> dict[str, Any]:
         # this long, cancels what is left, then runs the lifespan's shutdown (which
         # closes the upstream connections).
         "timeout_graceful_shutdown": config.server.shutdown_grace,
+        "timeout_keep_alive": config.server.keep_alive,
     }
 
 

@@ -49,6 +49,7 @@ DEFAULT_GRAPHQL_PATH = "/graphql"
 DEFAULT_REQUEST_TIMEOUT = 10.0
 DEFAULT_MAX_REQUEST_TIMEOUT = 60.0
 DEFAULT_SHUTDOWN_GRACE = 30.0
+DEFAULT_KEEP_ALIVE = 75.0
 DEFAULT_DOCUMENT_CACHE_BYTES = 64 * 1024 * 1024
 CLI_VARIABLES = frozenset(
     {"SWITCHYARD_CONFIG", "SWITCHYARD_HOST", "SWITCHYARD_PORT", "SWITCHYARD_GRAPH"}
@@ -110,6 +111,12 @@ class ServerSettings(_Section):
         DEFAULT_DOCUMENT_CACHE_BYTES, ge=0, description="parsed and validated documents kept"
     )
     log_level: str = Field("info", pattern=r"^(debug|info|warning|error)$")
+    keep_alive: float = Field(
+        DEFAULT_KEEP_ALIVE,
+        gt=0,
+        description="seconds an idle client connection is kept open (uvicorn's "
+        "timeout_keep_alive); above the idle timeout of the load balancer in front",
+    )
     gc_freeze: bool = Field(
         True,
         description="after start-up, keep start-up objects out of garbage collections and "
