@@ -98,6 +98,7 @@ class Gateway:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         # Channels and pools are made inside the serving event loop.
         upstreams = Upstreams.from_settings(self.config.upstreams, self.graph.all_kinds)
+        upstreams.start()  # health checks
         budgets = Budgets.from_settings(self.config.budgets) if self.budgets_enabled else None
         self._started = Started(upstreams, budgets)
         if self.config.server.gc_freeze:
@@ -149,6 +150,8 @@ class Gateway:
         readiness = await Upstreams(required).readiness(READINESS_TIMEOUT)
         ready = all(readiness.values())
         body: dict[str, Any] = {"upstreams": readiness}
+        if started.upstreams:  # breakers and health of each instance, by position
+            body["detail"] = started.upstreams.state()
         if started.budgets is not None:
             budgets_ready = await started.budgets.ready()
             body["budgets"] = budgets_ready

@@ -145,6 +145,16 @@ _UPSTREAM_ERRORS: dict[type[UpstreamError], tuple[ErrorCode, str]] = {
 }
 
 
+def upstream_error_code(error: UpstreamError) -> tuple[ErrorCode, str]:
+    """The code and message of an upstream failure, by its nearest class in the table
+    (``UpstreamRefused``, a circuit open, is an ``UpstreamUnavailable``)."""
+    for cls in type(error).__mro__:
+        found = _UPSTREAM_ERRORS.get(cls)
+        if found is not None:
+            return found
+    return ErrorCode.UPSTREAM_ERROR, "Upstream error."
+
+
 def present_error(
     error: GraphQLError, request_id: str, *, debug: bool = False, hide_suggestions: bool = False
 ) -> GraphQLError:
@@ -163,9 +173,7 @@ def present_error(
         message = original.message
         extensions = {"code": original.code.value, **original.extensions}
     elif isinstance(original, UpstreamError):
-        code, message = _UPSTREAM_ERRORS.get(
-            type(original), (ErrorCode.UPSTREAM_ERROR, "Upstream error.")
-        )
+        code, message = upstream_error_code(original)
         extensions = {"code": code.value}
         if debug:
             extensions["service"] = original.upstream

@@ -3,7 +3,8 @@
 Nothing here knows of GraphQL; a graph's service clients are built on it::
 
     Upstream (name, settings, observer hook)
-    └── Transport.handle(request, scope)      one per instance, RoundRobin over several
+    └── its stack (``stack``): coalesce → cache → retry → bulkhead → balance → breaker
+        └── Transport.handle(request, scope)      one per instance
         ├── RestTransport    JSON over HTTP (httpx over aiohttp), any method, JSON or form bodies
         ├── HttpTransport    the HTTP base a graph subclasses for other formats
         └── GrpcTransport    unary calls over grpc.aio, TLS, per-call metadata
@@ -25,6 +26,7 @@ from switchyard.upstream.errors import (
     UpstreamError,
     UpstreamNotFound,
     UpstreamProtocolError,
+    UpstreamRefused,
     UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -54,6 +56,7 @@ __all__ = [
     "UpstreamError",
     "UpstreamNotFound",
     "UpstreamProtocolError",
+    "UpstreamRefused",
     "UpstreamRejected",
     "UpstreamRequest",
     "UpstreamSettings",

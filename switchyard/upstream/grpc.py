@@ -6,9 +6,9 @@ config, whose timeouts misbehave below 2 s in grpcio 1.85.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -105,9 +105,14 @@ class GrpcTransport(Transport):
         try:
             return await self._method(request)(request.message, timeout=timeout, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
-            error_type = _ERRORS_BY_STATUS.get(exc.code(), UpstreamProtocolError)
+            code = exc.code()
+            error_type = _ERRORS_BY_STATUS.get(code, UpstreamProtocolError)
             raise error_type(
-                self.name, operation, f"{exc.code().name} from {self.target}: {exc.details()}"
+                self.name,
+                operation,
+                f"{code.name} from {self.target}: {exc.details()}",
+                retryable=code == grpc.StatusCode.UNAVAILABLE,
+                retry_after=_pushback(exc),
             ) from exc
 
     async def check(self, timeout: float) -> bool:
@@ -120,6 +125,16 @@ class GrpcTransport(Transport):
 
     async def aclose(self) -> None:
         await self._channel.close(grace=None)
+
+
+def _pushback(exc: grpc.aio.AioRpcError) -> float | None:
+    """The server's ``grpc-retry-pushback-ms`` (gRPC's Retry-After), in seconds."""
+    # grpc.aio gives a Metadata (pairs when iterated); the stubs say otherwise.
+    trailing = cast("Iterable[tuple[str, object]]", exc.trailing_metadata() or ())
+    for key, value in trailing:
+        if key == "grpc-retry-pushback-ms" and isinstance(value, str) and value.isdigit():
+            return int(value) / 1000
+    return None
 
 
 def channel_credentials(tls: TlsSettings) -> grpc.ChannelCredentials:

@@ -28,11 +28,13 @@ from httpx_aiohttp import AiohttpTransport
 
 from switchyard.upstream.call import CallScope, RestRequest, UpstreamRequest
 from switchyard.upstream.errors import (
+    RETRYABLE_STATUSES,
     UpstreamNotFound,
     UpstreamProtocolError,
     UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
+    parse_retry_after,
 )
 from switchyard.upstream.settings import UpstreamSettings
 from switchyard.upstream.transport import Transport, call_timeout
@@ -186,7 +188,10 @@ class HttpTransport(Transport):
         except (TimeoutError, httpx.TimeoutException) as exc:
             if _lost_connection(exc):
                 raise UpstreamUnavailable(
-                    self.name, operation, f"connection to {self.base_url} lost: {exc}"
+                    self.name,
+                    operation,
+                    f"connection to {self.base_url} lost: {exc}",
+                    retryable=True,
                 ) from exc
             raise UpstreamTimeout(
                 self.name, operation, f"no answer from {self.base_url} in {timeout:.3f}s"
@@ -195,7 +200,10 @@ class HttpTransport(Transport):
             raise UpstreamRejected(self.name, operation, f"invalid URL: {exc}") from exc
         except (httpx.HTTPError, aiohttp.ClientError, OSError) as exc:
             raise UpstreamUnavailable(
-                self.name, operation, f"{type(exc).__name__} from {self.base_url}: {exc}"
+                self.name,
+                operation,
+                f"{type(exc).__name__} from {self.base_url}: {exc}",
+                retryable=True,
             ) from exc
         if scope.on_response_headers is not None:
             scope.on_response_headers(self.name, response.headers)
@@ -206,7 +214,13 @@ class HttpTransport(Transport):
             detail = response.text[:ERROR_DETAIL_CHARS]
             raise UpstreamRejected(self.name, operation, f"{status}: {detail}")
         if status >= 500:
-            raise UpstreamUnavailable(self.name, operation, f"{status} from {self.base_url}")
+            raise UpstreamUnavailable(
+                self.name,
+                operation,
+                f"{status} from {self.base_url}",
+                retryable=status in RETRYABLE_STATUSES,
+                retry_after=parse_retry_after(response.headers.get("retry-after")),
+            )
         if not 200 <= status < 300:
             raise UpstreamProtocolError(self.name, operation, f"unexpected status {status}")
         return self.decode(operation, response)

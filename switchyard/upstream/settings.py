@@ -46,6 +46,51 @@ class TlsSettings(_Section):
         return path
 
 
+class RetrySettings(_Section):
+    """Retries of idempotent calls (``switchyard.upstream.retry``)."""
+
+    enabled: bool = True
+    attempts: int = Field(3, ge=1, description="calls at most, the first included")
+    backoff: float = Field(
+        0.025, gt=0, description="seconds: the first retry waits up to it, doubled each time"
+    )
+    max_backoff: float = Field(1.0, gt=0, description="seconds: no wait is drawn above it")
+    budget: float = Field(
+        0.1, ge=0, le=1, description="retries at most this share of calls over the window"
+    )
+    min_per_second: float = Field(
+        2.0, ge=0, description="retries per second allowed beyond the budget's share"
+    )
+    budget_window: float = Field(10.0, gt=0, description="seconds the budget counts calls over")
+
+
+class BreakerSettings(_Section):
+    """A circuit breaker per instance (``switchyard.upstream.breaker``)."""
+
+    enabled: bool = True
+    failure_ratio: float = Field(
+        0.5, gt=0, le=1, description="opens when this share of the window's calls failed"
+    )
+    min_calls: int = Field(20, ge=1, description="calls in the window before it may open")
+    window: float = Field(10.0, gt=0, description="seconds of calls it counts")
+    open_for: float = Field(5.0, gt=0, description="seconds open before probing again")
+    half_open_probes: int = Field(
+        1, ge=1, description="calls let through while half open; as many successes close it"
+    )
+
+
+class HealthSettings(_Section):
+    """Active health checks of every instance (``switchyard.upstream.health``)."""
+
+    enabled: bool | None = Field(
+        None, description="default: on for gRPC upstreams and when health_path is set"
+    )
+    interval: float = Field(2.0, gt=0, description="seconds between checks of an instance")
+    timeout: float = Field(1.0, gt=0, description="seconds a check may take")
+    unhealthy_threshold: int = Field(2, ge=1, description="failed checks in a row to eject")
+    healthy_threshold: int = Field(1, ge=1, description="passed checks in a row to re-admit")
+
+
 DEFAULT_CACHE_BYTES = 16 * 1024 * 1024
 DEFAULT_CACHE_MAX_TTL = 3600.0
 DEFAULT_CACHE_REDIS_TIMEOUT = 0.1
@@ -133,6 +178,21 @@ class UpstreamSettings(_Section):
         True, description="identical reads in flight at the same time share one call"
     )
     cache: CacheSettings = CacheSettings()
+    balancing: Literal["least_outstanding", "round_robin"] = Field(
+        "least_outstanding", description="how calls are spread over the admitted instances"
+    )
+    max_concurrency: int | None = Field(
+        None, ge=1, description="calls in flight at most, all instances together (a bulkhead)"
+    )
+    max_concurrency_wait: float = Field(
+        0.05, ge=0, description="seconds a call beyond max_concurrency waits for a slot"
+    )
+    idempotent: bool = Field(
+        False, description="every call may be sent twice: mutations are retried too"
+    )
+    retry: RetrySettings = RetrySettings()
+    breaker: BreakerSettings = BreakerSettings()
+    health: HealthSettings = HealthSettings()
 
     @field_validator("instances")
     @classmethod
@@ -141,6 +201,13 @@ class UpstreamSettings(_Section):
             if not address or any(c.isspace() for c in address):
                 raise ValueError("an instance address may not be empty or contain spaces")
         return instances
+
+    @property
+    def health_checked(self) -> bool:
+        """Whether instances are actively checked (``health.enabled``, else its default)."""
+        if self.health.enabled is not None:
+            return self.health.enabled
+        return self.kind == "grpc" or self.health_path is not None
 
     def static_headers(self) -> dict[str, str]:
         """``headers`` with their values revealed, lower-cased names (as gRPC metadata needs)."""

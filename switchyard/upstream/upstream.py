@@ -1,4 +1,5 @@
-"""An upstream: a name, the transport stack behind it, and the observer hook around each call."""
+"""An upstream: a name, the transport stack behind it (``stack``), and the observer hook
+around each call."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from switchyard.upstream.balancing import RoundRobin
 from switchyard.upstream.call import CallScope, ForwardedIdentity, UpstreamRequest
 from switchyard.upstream.errors import UpstreamError
 from switchyard.upstream.kinds import BUILTIN_KINDS, TransportFactory
 from switchyard.upstream.settings import UpstreamSettings
+from switchyard.upstream.stack import Stack, build_stack
 from switchyard.upstream.transport import Transport
 
 logger = logging.getLogger("switchyard.upstream")
@@ -26,10 +27,17 @@ class Upstream:
     users = await accounts.call(RestRequest("/users", {"ids": "1,2"}), scope)
     """
 
-    def __init__(self, name: str, settings: UpstreamSettings, transport: Transport) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: UpstreamSettings,
+        transport: Transport,
+        stack: Stack | None = None,
+    ) -> None:
         self.name = name
         self.settings = settings
         self.transport = transport
+        self.stack = stack
         self._forward = settings.forward
         self._forwards = settings.forward.bearer_token or settings.forward.identity_headers
 
@@ -40,14 +48,11 @@ class Upstream:
         settings: UpstreamSettings,
         kinds: Mapping[str, TransportFactory] = BUILTIN_KINDS,
     ) -> Upstream:
-        """One transport per instance from the table of ``kinds``, round-robin over them."""
-        try:
-            factory = kinds[settings.kind]
-        except KeyError:
-            raise ValueError(f"upstreams.{name}.kind: unknown kind {settings.kind!r}") from None
-        instances = [factory(name, address, settings) for address in settings.instances]
-        transport = instances[0] if len(instances) == 1 else RoundRobin(instances)
-        return cls(name, settings, transport)
+        """One transport per instance from the table of ``kinds``, in the layers of
+        ``switchyard.upstream.stack`` (coalescing, cache, retries, bulkhead, balancing,
+        breakers)."""
+        stack = build_stack(name, settings, kinds)
+        return cls(name, settings, stack.transport, stack)
 
     async def call(self, request: UpstreamRequest, scope: CallScope) -> Any:
         """Send ``request``; raise an ``UpstreamError`` subclass on failure."""
@@ -80,7 +85,18 @@ class Upstream:
     async def check(self, timeout: float) -> bool:
         return await self.transport.check(timeout)
 
+    def state(self) -> dict[str, Any]:
+        """Each instance's breaker and health, and the layers' counters (``/readyz``)."""
+        return {} if self.stack is None else self.stack.snapshot()
+
+    def start(self) -> None:
+        """Start the background work (health checks); inside the serving event loop."""
+        if self.stack is not None and self.stack.health is not None:
+            self.stack.health.start()
+
     async def aclose(self) -> None:
+        if self.stack is not None and self.stack.health is not None:
+            await self.stack.health.aclose()
         await self.transport.aclose()
 
 
@@ -112,6 +128,15 @@ class Upstreams(Mapping[str, Upstream]):
         names = list(self._upstreams)
         answers = await asyncio.gather(*(self._upstreams[n].check(timeout) for n in names))
         return dict(zip(names, answers, strict=True))
+
+    def state(self) -> dict[str, dict[str, Any]]:
+        """``Upstream.state()`` of each upstream, by name."""
+        return {name: upstream.state() for name, upstream in self._upstreams.items()}
+
+    def start(self) -> None:
+        """Start every upstream's health checks (the app's lifespan does, once)."""
+        for upstream in self._upstreams.values():
+            upstream.start()
 
     async def aclose(self) -> None:
         await asyncio.gather(*(u.aclose() for u in self._upstreams.values()))
