@@ -161,18 +161,14 @@ class Gateway:
         return ready, body
 
 
-GC_THRESHOLDS = (20_000, 20, 50)
-"""Collections of the youngest generation every 20,000 allocations instead of 700: a large
-answer allocates tens of thousands of short-lived objects, freed by reference counting."""
-
-
 def freeze_startup_objects() -> None:
     """Keep the objects made at start-up (schema, plans' types, pools) out of every later
-    garbage collection, and collect less often: the collector then scans only what requests
-    made, instead of the whole schema each time (about 10% of a large answer's CPU)."""
+    garbage collection: the collector then scans what requests made, instead of the whole
+    schema each time (large operation: 23 -> 17.5 ms CPU per request). The thresholds stay
+    Python's: rarer collections let the cycles of finished requests pile up (RSS grew
+    from 110 to 250 MB in 12 s of load with the youngest generation's at 20,000)."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class EncodedBody(dict[str, Any]):

@@ -119,8 +119,8 @@ class ServerSettings(_Section):
     )
     gc_freeze: bool = Field(
         True,
-        description="after start-up, keep start-up objects out of garbage collections and "
-        "collect less often (switchyard.app.freeze_startup_objects)",
+        description="after start-up, keep start-up objects out of garbage collections "
+        "(switchyard.app.freeze_startup_objects)",
     )
     execution: Literal["planned", "standard"] = Field(
         "planned",
