@@ -94,9 +94,10 @@ def gateway_process(config_text: str, port: int) -> Iterator[GatewayProcess]:
 
 @contextmanager
 def gateway_processes(
-    configs: Mapping[str, tuple[str, int]],
+    configs: Mapping[str, tuple[str, int]], stderr: int | None = None
 ) -> Iterator[dict[str, GatewayProcess]]:
-    """One ``switchyard serve`` per ``name: (config text, port)``, started together."""
+    """One ``switchyard serve`` per ``name: (config text, port)``, started together;
+    ``stderr`` (``subprocess.DEVNULL``: the access log's lines) as ``subprocess.Popen``'s."""
     started: dict[str, GatewayProcess] = {}
     files: list[str] = []
     try:
@@ -107,6 +108,7 @@ def gateway_processes(
             process = subprocess.Popen(
                 [sys.executable, "-m", "switchyard.cli", "serve", "--config", handle.name],
                 stdout=subprocess.DEVNULL,
+                stderr=stderr,
             )
             started[name] = GatewayProcess(process, f"http://127.0.0.1:{port}")
         for gateway in started.values():

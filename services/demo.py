@@ -33,6 +33,7 @@ Switchyard demo is running.
   API keys   X-Api-Key: demo-key-please-change        (orders:read, tier pro)
              X-Api-Key: demo-admin-key-please-change  (orders:read admin, tier service)
   A token    switchyard token --sub 42 --scope orders:read   (signed with the demo's dev key)
+  Metrics    {metrics}   (Prometheus; one access-log line per request below)
 
 Ctrl-C stops the gateway and every service.
 """
@@ -51,6 +52,15 @@ def demo_config(platform: DemoPlatform, host: str, port: int) -> GatewayConfig:
             "server": base.server.model_copy(update={"host": host, "port": port}),
         }
     )
+
+
+def metrics_url(config: GatewayConfig) -> str:
+    """Where ``/metrics`` is served (the gateway's port unless ``[metrics] port`` says)."""
+    metrics = config.metrics
+    if not metrics.enabled:
+        return "off ([metrics] enabled = false)"
+    host = metrics.host or config.server.host
+    return f"http://{host}:{metrics.port or config.server.port}{metrics.path}"
 
 
 def watch(platform: DemoPlatform, stopping: threading.Event) -> None:
@@ -88,7 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = demo_config(platform, args.host, args.port)
             graph = graph_for(config, None)
             print(
-                BANNER.format(host=args.host, port=args.port, path=config.server.graphql_path),
+                BANNER.format(
+                    host=args.host,
+                    port=args.port,
+                    path=config.server.graphql_path,
+                    metrics=metrics_url(config),
+                ),
                 flush=True,
             )
             stopping = threading.Event()

@@ -27,7 +27,8 @@ class RequestRecord:
     ``&`` for the set fields of a gRPC request (``"ids=1,2"``). ``start`` is taken before
     any injected latency, ``end`` after the handler finished (``time.time()`` seconds).
     ``headers`` maps lowercased header / metadata names to values (repeats joined by
-    ``", "``), without pseudo headers and binary metadata.
+    ``", "``), without pseudo headers and binary metadata: ``x-request-id`` and the W3C
+    trace context (``traceparent``, ``tracestate``) the gateway sent, REST and gRPC alike.
     """
 
     service: str

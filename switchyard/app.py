@@ -46,6 +46,7 @@ from switchyard.graph import Graph, GraphLoadError, load_graph
 from switchyard.limits import exceeded, limit_error, nesting_depth
 from switchyard.pipeline import assemble, encode_within_limit, present_errors, respond
 from switchyard.routing import executes_graphql
+from switchyard.telemetry.gateway import Telemetry
 from switchyard.upstream.upstream import Upstreams
 
 READINESS_TIMEOUT = 1.0
@@ -73,6 +74,7 @@ class Gateway:
         self.budgets_enabled = config.budgets.enabled and config.cost.mode != "off"
         self.estimate_cache = EstimateCache()
         self.documents = DocumentCache(config.server.document_cache_bytes)
+        self.telemetry = Telemetry(config, lambda: self._started.upstreams if self._started else {})
         self.pipeline = assemble(self)
         self.plans = PlanCache()
         self.schema: strawberry.Schema = graph.schema_with(
@@ -97,16 +99,19 @@ class Gateway:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         # Channels and pools are made inside the serving event loop.
-        upstreams = Upstreams.from_settings(self.config.upstreams, self.graph.all_kinds)
+        kinds = self.telemetry.kinds(self.graph.all_kinds)  # observed by metrics and traces
+        upstreams = Upstreams.from_settings(self.config.upstreams, kinds)
         upstreams.start()  # health checks
         budgets = Budgets.from_settings(self.config.budgets) if self.budgets_enabled else None
         self._started = Started(upstreams, budgets)
+        await self.telemetry.start()
         if self.config.server.gc_freeze:
             freeze_startup_objects()
         try:
             yield
         finally:
             self._started = None
+            await self.telemetry.aclose()
             await upstreams.aclose()
             if budgets is not None:
                 await budgets.aclose()
@@ -139,6 +144,7 @@ class Gateway:
             else None,
             response=response,
             response_headers=self.config.response_headers.collector(),
+            telemetry=state.get("telemetry"),
         )
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
@@ -363,6 +369,7 @@ def create_app(config: GatewayConfig, graph: Graph | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route(config.server.graphql_path, GraphQLView(gateway), methods=["GET", "POST"]),
+        *gateway.telemetry.routes(),  # /metrics, unless on a port of its own
     ]
     assets_dir: Path = config.ide.assets_dir or ide.DEFAULT_ASSET_DIR
     if config.ide_enabled and ide.assets_present(assets_dir):

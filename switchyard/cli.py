@@ -25,9 +25,11 @@ import argparse
 import errno
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -294,8 +296,17 @@ def serve_workers(
     os.environ["SWITCHYARD_CONFIG"] = str(config_file.resolve())
     if graph_reference is not None:
         os.environ["SWITCHYARD_GRAPH"] = graph_reference
+    metrics_dir = None
+    if config.metrics.enabled and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker keeps its metrics in files there; any worker's /metrics sums them all.
+        metrics_dir = tempfile.mkdtemp(prefix="switchyard-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     # uvicorn's supervisor stops the workers on SIGINT/SIGTERM and restarts one that dies.
-    uvicorn.run(WORKER_APP, factory=True, workers=workers, **uvicorn_options(config))
+    try:
+        uvicorn.run(WORKER_APP, factory=True, workers=workers, **uvicorn_options(config))
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

@@ -38,6 +38,7 @@ from switchyard.auth.settings import AuthSettings
 from switchyard.budgets import BudgetSettings
 from switchyard.cost import CostSettings
 from switchyard.limits import LimitSettings
+from switchyard.telemetry.settings import AccessLogSettings, MetricsSettings, TracingSettings
 from switchyard.upstream.headers import ResponseHeaderRules
 from switchyard.upstream.settings import UpstreamSettings
 
@@ -178,6 +179,9 @@ class GatewayConfig(_Section):
     budgets: BudgetSettings = BudgetSettings()
     upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
     response_headers: ResponseHeaderRules = ResponseHeaderRules()
+    metrics: MetricsSettings = MetricsSettings()
+    tracing: TracingSettings = TracingSettings()
+    access_log: AccessLogSettings = AccessLogSettings()
     source_dir: Path | None = Field(None, exclude=True, description="the config file's folder")
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ from switchyard.edges import LoaderCache, upstream_of
 from switchyard.execution import ExecutionPath
 from switchyard.rate_limit import BudgetCharge
 from switchyard.service import Service
+from switchyard.telemetry.record import RequestTelemetry
 from switchyard.upstream.call import CallScope, ForwardedIdentity
 from switchyard.upstream.headers import ResponseHeaders
 from switchyard.upstream.upstream import Upstream
@@ -53,11 +54,18 @@ class RequestContext:
     """Why the planned execution did not answer it (introspection, ...)."""
     response_headers: ResponseHeaders | None = None
     """The upstream answers' headers, by ``[response_headers]`` (None: no rule is on)."""
+    telemetry: RequestTelemetry | None = None
+    """What metrics, traces and the access log gather (None: all three are off)."""
+
+    def __post_init__(self) -> None:
+        if self.telemetry is not None:
+            self.telemetry.context = self
 
     @cached_property
     def scope(self) -> CallScope:
         # Every call is counted (work), then shown in the debug record when there is one.
-        self.work.then = self.debug
+        telemetry = self.telemetry
+        self.work.then = self.debug if telemetry is None else telemetry.observing(self.debug)
         caller = self.caller
         identity = None
         if caller.authenticated:

@@ -63,6 +63,7 @@ from switchyard.connections import (
 from switchyard.cost.annotations import cost
 from switchyard.errors import BadUserInput
 from switchyard.service import Service
+from switchyard.telemetry.record import BATCH
 from switchyard.upstream.call import CallScope
 from switchyard.upstream.upstream import Upstream
 
@@ -289,7 +290,12 @@ class BatchEdge(_Edge, Generic[K, V]):
         self, upstream: Upstream, scope: CallScope, *, work: ItemCounter | None = None
     ) -> Callable[[list[K]], Awaitable[list[V | None]]]:
         async def load(keys: list[K]) -> list[V | None]:
-            found = await self.fetch(upstream, list(dict.fromkeys(keys)), scope)
+            unique = list(dict.fromkeys(keys))
+            batch = BATCH.set((self.name, len(unique)))  # for metrics and the call's span
+            try:
+                found = await self.fetch(upstream, unique, scope)
+            finally:
+                BATCH.reset(batch)
             convert = self.convert
             if convert is None:
                 return [found.get(key) for key in keys]
@@ -414,7 +420,11 @@ class PagedEdge(_Edge, Generic[P]):
         self, upstream: Upstream, scope: CallScope, *, work: ItemCounter | None = None
     ) -> Callable[[list[PageKey]], Awaitable[list[P | BaseException]]]:
         async def fetch(ids: list[str], first: int, after: str | None) -> Mapping[str, P]:
-            answer = await self.fetch(upstream, ids, first, after, scope)
+            batch = BATCH.set((self.name, len(ids)))  # for metrics and the call's span
+            try:
+                answer = await self.fetch(upstream, ids, first, after, scope)
+            finally:
+                BATCH.reset(batch)
             records = {parent: self.convert(page) for parent, page in answer.items()}
             if work is not None:
                 work.received(sum(len(self.connection_of(r).edges) for r in records.values()))

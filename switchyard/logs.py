@@ -24,3 +24,10 @@ def configure_logging(level: str = "info") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # The access log's lines are whole already (JSON or console): written as they are.
+    access = logging.StreamHandler(sys.stderr)
+    access.setFormatter(logging.Formatter("%(message)s"))
+    access_logger = logging.getLogger("switchyard.access")
+    access_logger.handlers[:] = [access]
+    access_logger.setLevel(logging.INFO)  # its switch is [access_log] enabled, not log_level
+    access_logger.propagate = False

@@ -127,6 +127,7 @@ def assemble(gateway: Gateway) -> Pipeline:
     http(
         Stage.HTTP,
         Middleware(RequestIdMiddleware),
+        *gateway.telemetry.middleware(),  # metrics, traces, the access log
         *in_flight_limit(config.server.max_in_flight, config.server.overload_retry_after),
         Middleware(HttpLimitsMiddleware, settings=config.limits),
     )
@@ -138,6 +139,8 @@ def assemble(gateway: Gateway) -> Pipeline:
             graphql_path=config.server.graphql_path,
         ),
     )
+    cost_stage = config.cost.mode != "off"
+    operation.extend(gateway.telemetry.operation_units(cost_stage=cost_stage))  # names, spans
     # One unit parses, checks the limits and validates: the verdicts live with the document.
     documents = CachedDocuments.factory(
         gateway.documents, config.limits, hide_suggestions=config.server.production
@@ -162,6 +165,7 @@ def assemble(gateway: Gateway) -> Pipeline:
             cache=gateway.estimate_cache,
         ),
     )
+    operation.extend(gateway.telemetry.after_cost_units(cost_stage=cost_stage))
     operation.extend(OperationDeadline.units(config.server))  # the operation's own deadline
     stages.extend([Stage.BUDGET, Stage.EXECUTE, Stage.PRESENT, Stage.RESPOND, Stage.SETTLE])
     return Pipeline(middleware=middleware, operation=operation, stages=stages)
@@ -187,6 +191,8 @@ def present_errors(
         message = f"{left_out} more errors were left out."
         presented.append(limit_error("max_errors", cap, len(errors), message))
     result.errors = presented
+    if context.telemetry is not None:
+        context.telemetry.answered_errors(presented)
     _log_client_errors(context, presented)
 
 

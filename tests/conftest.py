@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -193,3 +194,95 @@ async def query(
     if variables is not None:
         payload["variables"] = dict(variables)
     return await client.post("/graphql", json=payload, headers=headers)
+
+
+# --- Secrets are never logged -----------------------------------------------------------
+# Every log record of the session (the access log's line of each request included) is
+# kept, and at the end searched for the demo's keys, the test keys and every token the
+# tests minted (joserfc's jwt.encode, PyJWT's, switchyard's dev tokens).
+
+DEMO_SECRETS = (
+    "demo-key-please-change",
+    "demo-admin-key-please-change",
+    "switchyard-demo-dev-signing-key-not-for-production",
+    SERVICE_KEY,
+)
+MINTED: list[str] = []
+LOGGED: list[str] = []
+
+
+class _EverythingLogged(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            LOGGED.append(f"{self.format(record)} {record.__dict__!r}")
+        except Exception:  # a record that cannot be formatted is logged by no handler either
+            LOGGED.append(repr(record.__dict__))
+
+
+EVERYTHING_LOGGED = _EverythingLogged()
+_TAPPED = ("", "switchyard", "switchyard.access")
+
+
+def _tap_logging() -> None:
+    """The handler on the root, ``switchyard`` (which the CLI's ``configure_logging`` stops
+    propagating) and the access log, whose INFO lines stay out of caplog's way."""
+    for name in _TAPPED:
+        logger = logging.getLogger(name)
+        if EVERYTHING_LOGGED not in logger.handlers:
+            logger.addHandler(EVERYTHING_LOGGED)
+    access = logging.getLogger("switchyard.access")
+    access.setLevel(logging.INFO)
+    access.propagate = False
+
+
+def _keep_minted(module: Any, name: str) -> None:
+    mint = getattr(module, name)
+
+    def minting(*args: Any, **kwargs: Any) -> Any:
+        token = mint(*args, **kwargs)
+        MINTED.append(token.decode() if isinstance(token, bytes) else str(token))
+        return token
+
+    setattr(module, name, minting)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import joserfc.jwt
+    import jwt as pyjwt
+
+    import switchyard.auth.dev_tokens
+
+    _keep_minted(joserfc.jwt, "encode")
+    _keep_minted(pyjwt, "encode")
+    _keep_minted(switchyard.auth.dev_tokens, "mint_dev_token")
+    _tap_logging()
+
+
+@pytest.fixture(autouse=True)
+def _logging_tapped() -> None:
+    _tap_logging()  # again: a test may have run configure_logging
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    secrets = {s for s in (*DEMO_SECRETS, *MINTED) if len(s) >= 8}
+    leaks = sorted({s[:12] + "..." for line in LOGGED for s in secrets if s in line})
+    if leaks:
+        session.config.stash[_LEAKS] = leaks
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_LEAKS = pytest.StashKey[list[str]]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    leaks = config.stash.get(_LEAKS, [])
+    terminalreporter.write_line(
+        f"secrets check: {len(LOGGED)} log records searched for "
+        f"{len(DEMO_SECRETS)} keys and {len(MINTED)} minted tokens"
+    )
+    if leaks:
+        terminalreporter.write_line(f"SECRETS LOGGED: {', '.join(leaks)}", red=True)

@@ -208,11 +208,12 @@ def test_demo_serves_the_graph_and_stops_cleanly_on_sigterm() -> None:
         url = f"http://127.0.0.1:{gateway_port}"
         wait_for(url + "/healthz")
         assert process.stdout is not None
-        printed = [process.stdout.readline() for _ in range(17)]
+        printed = [process.stdout.readline() for _ in range(21)]
         assert printed[0] == "Starting the demo services:\n"
         assert f"  accounts   starting on http://127.0.0.1:{services_port}\n" in printed
         assert "  shipping   ready\n" in printed
         assert any(line.startswith(f"  GraphiQL   {url}/graphql") for line in printed)
+        assert any(line.startswith(f"  Metrics    {url}/metrics") for line in printed)
         response = httpx.post(
             url + "/graphql",
             json={"query": '{ user(id: "1") { name } product(id: "1") { stock { available } } }'},

@@ -69,7 +69,8 @@ async def wait_for(condition: Any, what: str) -> None:
 
 def test_no_limit_adds_no_unit_and_a_limit_adds_one_after_the_request_id() -> None:
     def middleware(**server: object) -> list[object]:
-        settings = gateway_settings(unreachable_addresses(), server=server)
+        telemetry_off = {"metrics": {"enabled": False}, "access_log": {"enabled": False}}
+        settings = gateway_settings(unreachable_addresses(), server=server, **telemetry_off)
         return [m.cls for m in assemble(Gateway(validate_config(settings), demo_graph)).middleware]
 
     unlimited, limited = middleware(), middleware(max_in_flight=8)

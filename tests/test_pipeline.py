@@ -48,8 +48,18 @@ def test_the_stages_are_listed_in_the_order_a_request_meets_them() -> None:
 
 def test_a_disabled_feature_adds_no_unit_to_the_pipeline() -> None:
     shape_limits_off = dict.fromkeys(OperationLimits.SHAPE_LIMITS, 0)
-    lean = gateway_for(cost={"mode": "off"}, limits=shape_limits_off)
-    full = gateway_for(cost={"mode": "enforce"}, budgets={"enabled": True})
+    lean = gateway_for(
+        cost={"mode": "off"},
+        limits=shape_limits_off,
+        metrics={"enabled": False},
+        access_log={"enabled": False},
+    )
+    full = gateway_for(
+        cost={"mode": "enforce"},
+        budgets={"enabled": True},
+        metrics={"enabled": False},
+        access_log={"enabled": False},
+    )
     assert len(lean.pipeline.operation) == 1  # parse, limits and validate: one document cache
     assert len(full.pipeline.operation) == 2  # and cost (with budget and settle)
     assert lean.budgets_enabled is False and full.budgets_enabled is True
