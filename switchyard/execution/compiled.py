@@ -15,12 +15,71 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from switchyard.execution.plan import FieldKind, SelectionPlan
+from switchyard.execution.plan import FieldKind, SelectionPlan, Shape, ShapeKind
+from switchyard.execution.slot import Slot
 
 if TYPE_CHECKING:
-    from switchyard.execution.executor import PlannedExecutor, Slot
+    from switchyard.execution.executor import PlannedExecutor
 
 Fill = Callable[["PlannedExecutor", Any, dict[str, Any], "Slot | None"], bool]
+
+
+def _plain_object(shape: Shape | None) -> bool:
+    """An object shape completed by its selection's fill alone (no type check)."""
+    return (
+        shape is not None
+        and shape.kind is ShapeKind.OBJECT
+        and shape.selection is not None
+        and shape.selection.is_type_of is None
+    )
+
+
+def _inline_objects(shape: Shape | None, index: int, key: str, names: dict[str, Any]) -> list[str]:
+    """``elif`` branches completing an object, or a list of objects, without the generic
+    calls: the child selection's fill is called directly (what ``_complete_object`` does)."""
+    if shape is None:
+        return []
+    if _plain_object(shape):
+        assert shape.selection is not None
+        names[f"C{index}"] = shape.selection
+        return [
+            "        elif value is not None:",
+            "            child = {}",
+            f"            result[{key}] = child",
+            f"            fill = C{index}.fill or ex._fill_of(C{index})",
+            f"            at = Slot(slot, result, {key}, {not shape.non_null})",
+            "            if fill(ex, value, child, at):",
+            f"                if {shape.non_null}:",
+            "                    return True",
+        ]
+    item = shape.item
+    if shape.kind is ShapeKind.LIST and _plain_object(item):
+        assert item is not None and item.selection is not None
+        names[f"C{index}"] = item.selection
+        names[f"I{index}"] = item
+        return [
+            "        elif value.__class__ is list:",
+            "            items = [None] * len(value)",
+            f"            result[{key}] = items",
+            f"            at = Slot(slot, result, {key}, {not shape.non_null})",
+            f"            fill = C{index}.fill or ex._fill_of(C{index})",
+            "            for position, element in enumerate(value):",
+            "                if element is None:",
+            f"                    if ex._complete(I{index}, None, items, position, at, F{index}):",
+            f"                        if {shape.non_null}:",
+            "                            return True",
+            "                        break",
+            "                    continue",
+            "                child = {}",
+            "                items[position] = child",
+            f"                here = Slot(at, items, position, {not item.non_null})",
+            "                if fill(ex, element, child, here):",
+            f"                    if {item.non_null}:",
+            f"                        if {shape.non_null}:",
+            "                            return True",
+            "                        break",
+        ]
+    return []
 
 
 def compile_fill(plan: SelectionPlan) -> Fill:
@@ -61,12 +120,14 @@ def compile_fill(plan: SelectionPlan) -> Fill:
         lines.append("    else:")
         lines.append(f"        if value.__class__ in A{index}:")
         lines.append(f"            result[{key}] = value")
+        lines.extend(_inline_objects(field_plan.output, index, key, names))
         lines.append(
             f"        elif ex._complete(S{index}, value, result, {key}, slot, {plan_name}):"
         )
         lines.append("            return True")
     lines.append("    return False")
     source_code = "\n".join(lines)
+    names["Slot"] = Slot
     namespace: dict[str, Any] = {}
     code = compile(source_code, f"<fill {plan.object_type.name}>", "exec")
     exec(code, names, namespace)  # the text is built above from names and constants only

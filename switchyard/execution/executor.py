@@ -38,7 +38,7 @@ from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, is_iterable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from switchyard.execution.compiled import compile_fill
+from switchyard.execution.compiled import Fill, compile_fill
 from switchyard.execution.plan import (
     FieldKind,
     FieldPlan,
@@ -50,6 +50,7 @@ from switchyard.execution.plan import (
     ShapeKind,
     Unplannable,
 )
+from switchyard.execution.slot import Slot
 
 
 class ExecutionPath(StrEnum):
@@ -57,18 +58,6 @@ class ExecutionPath(StrEnum):
 
     PLANNED = "planned"
     STANDARD = "standard"
-
-
-class Slot:
-    """A position in the answer that holds an object or a list: where a null can land."""
-
-    __slots__ = ("container", "key", "nullable", "parent")
-
-    def __init__(self, parent: Slot | None, container: Any, key: str | int, nullable: bool) -> None:
-        self.parent = parent
-        self.container = container
-        self.key = key
-        self.nullable = nullable
 
 
 Pending = dict[FieldPlan, list[tuple[Any, dict[str, Any], Slot | None]]]
@@ -374,11 +363,15 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         if not self.compiled:
             killed = self._fill(selection, selection.fields, value, result, slot)
         else:
-            fill = selection.fill
-            if fill is None:
-                fill = selection.fill = compile_fill(selection)
-            killed = fill(self, value, result, slot)
+            killed = (selection.fill or self._fill_of(selection))(self, value, result, slot)
         return shape.non_null if killed else False
+
+    def _fill_of(self, selection: SelectionPlan) -> Fill:
+        """The selection's compiled fill, made now if it is the first use."""
+        fill = selection.fill
+        if fill is None:
+            fill = selection.fill = compile_fill(selection)
+        return fill
 
     def _complete_list(
         self,
