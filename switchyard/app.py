@@ -28,9 +28,11 @@ from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
-from switchyard import ide
+from switchyard import ide, media
 from switchyard.budgets import Budgets
 from switchyard.budgets.keys import bucket_key
 from switchyard.caller import ANONYMOUS, Caller
@@ -197,12 +199,14 @@ class GraphQLView(GraphQL[RequestContext, None]):
         self.production = gateway.config.server.production
         self.graphql_path = gateway.config.server.graphql_path
         assets_dir = gateway.config.ide.assets_dir or ide.DEFAULT_ASSET_DIR
+        asset_base = IDE_ASSETS_PATH if ide.assets_present(assets_dir) else None
         self._ide_page = ide.render_graphiql_page(
             graphql_path=self.graphql_path,
-            asset_base=IDE_ASSETS_PATH if ide.assets_present(assets_dir) else None,
+            asset_base=asset_base,
             initial_query=gateway.config.ide.initial_query,
             initial_headers=gateway.config.ide.initial_headers,
         )
+        self._ide_headers = ide.page_security_headers(self._ide_page, from_cdn=asset_base is None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -211,17 +215,24 @@ class GraphQLView(GraphQL[RequestContext, None]):
         request = Request(scope, receive)
         response: Response
         request_id = scope.get("state", {}).get("request_id", "-")
+        content_type, accept = media.request_headers(scope)
+        answer_media = scope.setdefault("state", {})[media.MEDIA_STATE] = media.negotiate(accept)
         try:
-            if self.lean_json_posts and _plain_json_post(scope):
+            if answer_media is None and executes_graphql(scope["method"], request.query_params):
+                response = error_response(media.NOT_ACCEPTABLE, request_id)
+            elif scope["method"] == "POST" and not media.supported_body(content_type):
+                response = error_response(media.UNSUPPORTED_MEDIA_TYPE, request_id)
+            elif self.lean_json_posts and _plain_json_post(scope["method"], accept):
                 response = await self.answer_json_post(request)
             else:
                 response = await self.run(request)
         except HTTPException as exc:
             # Strawberry answers these in plain text; clients get a GraphQL error body.
-            refused = NotFound if exc.status_code == 404 else BadRequest
-            response = error_response(refused(exc.reason), request_id)
+            response = _refusal(exc, request_id, answer_media)
         except GraphQLError as refusal:  # a limit checked while the body was decoded
             response = error_response(refusal, request_id)
+            response.status_code = media.apply_status_rule(answer_media, {}, response.status_code)
+        media.label(response, answer_media)
         await response(scope, receive, send)
 
     lean_json_posts = True
@@ -261,7 +272,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         return context
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
-        return HTMLResponse(self._ide_page)
+        return HTMLResponse(self._ide_page, headers=self._ide_headers)
 
     def encode_json(self, data: object) -> bytes:
         if isinstance(data, EncodedBody):
@@ -292,6 +303,9 @@ class GraphQLView(GraphQL[RequestContext, None]):
         present_errors(context, result, limits=self.limits, production=self.production)
         body = await super().process_result(request, result)
         respond(context, result, body)
+        context.response.status_code = media.apply_status_rule(
+            request.scope["state"].get(media.MEDIA_STATE), body, context.response.status_code or 200
+        )
         if context.execution is not None:
             self.gateway.executions[context.execution] += 1
             if context.execution_fallback is not None:
@@ -305,17 +319,29 @@ class GraphQLView(GraphQL[RequestContext, None]):
 _STREAMING_ACCEPT = (b"text/event-stream", b"multipart/mixed")
 
 
-def _plain_json_post(scope: Scope) -> bool:
-    """A POST with a JSON body that does not ask for a streamed answer."""
-    if scope["method"] != "POST":
-        return False
-    content_type = accept = b""
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            content_type = value
-        elif name == b"accept":
-            accept = value
-    return b"application/json" in content_type and not any(s in accept for s in _STREAMING_ACCEPT)
+def _plain_json_post(method: str, accept: bytes) -> bool:
+    """A POST (its body JSON: ``media.supported_body``) not asking for a streamed answer."""
+    return method == "POST" and not any(s in accept for s in _STREAMING_ACCEPT)
+
+
+def _refusal(exc: HTTPException, request_id: str, answer_media: media.Media | None) -> Response:
+    """Strawberry's refusal as a GraphQL error body: 405 with ``Allow`` for a mutation
+    over GET (or a method other than GET and POST), 404, else 400 (200 for an operation
+    that cannot be determined, a GraphQL request error, in legacy JSON)."""
+    cause = exc.__cause__
+    over_get = (
+        isinstance(cause, InvalidOperationTypeError)
+        and cause.operation_type is OperationType.MUTATION
+    )
+    if exc.status_code == 405 or over_get:
+        allow = "POST" if over_get else "GET, POST"
+        refusal = media.MethodNotAllowed(exc.reason)
+        return error_response(refusal, request_id, headers={"allow": allow})
+    refused = NotFound if exc.status_code == 404 else BadRequest
+    response = error_response(refused(exc.reason), request_id)
+    if answer_media is media.Media.JSON and isinstance(cause, CannotGetOperationTypeError):
+        response.status_code = 200
+    return response
 
 
 def _request_data(data: Any) -> GraphQLRequestData:

@@ -36,7 +36,9 @@ from pydantic import (
 
 from switchyard.auth.settings import AuthSettings
 from switchyard.budgets import BudgetSettings
+from switchyard.cors import CorsSettings
 from switchyard.cost import CostSettings
+from switchyard.csrf import CsrfSettings
 from switchyard.limits import LimitSettings
 from switchyard.telemetry.settings import AccessLogSettings, MetricsSettings, TracingSettings
 from switchyard.upstream.headers import ResponseHeaderRules
@@ -179,6 +181,8 @@ class GatewayConfig(_Section):
     budgets: BudgetSettings = BudgetSettings()
     upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
     response_headers: ResponseHeaderRules = ResponseHeaderRules()
+    cors: CorsSettings = CorsSettings()
+    csrf: CsrfSettings = CsrfSettings()
     metrics: MetricsSettings = MetricsSettings()
     tracing: TracingSettings = TracingSettings()
     access_log: AccessLogSettings = AccessLogSettings()

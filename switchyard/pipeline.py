@@ -3,7 +3,9 @@
     stage         unit                              decides
     ------------  --------------------------------  -------------------------------------------
     http          RequestIdMiddleware,              the request id; 413/431 for a body or
-                  HttpLimitsMiddleware              headers over their limits
+                  CORSMiddleware ([cors]),          headers over their limits; CORS preflights
+                  HttpLimitsMiddleware,             and headers; 400 for a request a browser
+                  CsrfMiddleware ([csrf])           sends without a preflight (CSRF)
     authenticate  AuthenticationMiddleware          who is calling; 401 for bad credentials
     parse         CachedDocuments.on_parse          the document, parsed once per text, within
                                                     the byte and token limits
@@ -45,7 +47,9 @@ from strawberry.types import ExecutionResult
 from switchyard.auth.backend import Authenticator
 from switchyard.auth.middleware import AuthenticationMiddleware
 from switchyard.context import RequestContext
+from switchyard.cors import cors_unit
 from switchyard.cost import CostAnalysis, CostMeasurement, CostReport
+from switchyard.csrf import csrf_unit
 from switchyard.deadline import OperationDeadline
 from switchyard.documents import CachedDocuments
 from switchyard.errors import present_error, response_status
@@ -124,12 +128,20 @@ def assemble(gateway: Gateway) -> Pipeline:
         if unit is not None:
             operation.append(unit)
 
+    csrf = csrf_unit(
+        config.csrf, production=config.server.production, graphql_path=config.server.graphql_path
+    )
+    cors = cors_unit(
+        config.cors, api_key_header=config.auth.api_key_header, csrf_headers=config.csrf.headers()
+    )
     http(
         Stage.HTTP,
         Middleware(RequestIdMiddleware),
+        *([cors] if cors else []),  # before the in-flight limit: preflights are not counted
         *gateway.telemetry.middleware(),  # metrics, traces, the access log
         *in_flight_limit(config.server.max_in_flight, config.server.overload_retry_after),
         Middleware(HttpLimitsMiddleware, settings=config.limits),
+        *([csrf] if csrf else []),
     )
     http(
         Stage.AUTHENTICATE,

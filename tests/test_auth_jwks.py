@@ -256,5 +256,5 @@ async def test_a_gateway_configured_with_a_jwks_url_answers_401_for_an_unknown_k
     assert accepted.json() == {"data": {"__typename": "Query"}}
     assert refused.status_code == 401
     assert refused.headers["www-authenticate"] == (
-        'Bearer error="invalid_token", error_description="unknown key id"'
+        'Bearer realm="switchyard", error="invalid_token", error_description="unknown key id"'
     )

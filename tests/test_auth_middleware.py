@@ -119,6 +119,14 @@ async def post(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Resp
     return await client.post("/graphql", json={"query": ORDERS_PROBE}, headers=headers)
 
 
+def challenge(reason: str) -> str:
+    """RFC 6750: an error code only for a bearer token sent and failed, or two credentials."""
+    if reason in ("missing credentials", "unknown API key", "unsupported authorization scheme"):
+        return 'Bearer realm="switchyard"'
+    error = "invalid_request" if reason == "more than one credential" else "invalid_token"
+    return f'Bearer realm="switchyard", error="{error}", error_description="{reason}"'
+
+
 def assert_refused(response: httpx.Response, reason: str, secret: str | None = None) -> None:
     assert response.status_code == 401
     assert response.json() == {
@@ -132,9 +140,7 @@ def assert_refused(response: httpx.Response, reason: str, secret: str | None = N
             }
         ]
     }
-    assert response.headers["www-authenticate"] == (
-        f'Bearer error="invalid_token", error_description="{reason}"'
-    )
+    assert response.headers["www-authenticate"] == challenge(reason)
     if secret:
         assert secret not in response.text
         assert secret not in str(response.headers)

@@ -55,7 +55,7 @@ class Authenticator:
         authorizations = headers.getlist("authorization")
         api_keys = headers.getlist(self._api_key_header)
         if len(authorizations) + len(api_keys) > 1:
-            raise InvalidCredentials("more than one credential")
+            raise InvalidCredentials("more than one credential", error="invalid_request")
         if authorizations:
             token = self._bearer_token(authorizations[0])
             return Authentication(await self._token_caller(token), bearer_token=token)
@@ -66,7 +66,7 @@ class Authenticator:
     def _bearer_token(self, authorization: str) -> str:
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer":
-            raise InvalidCredentials("unsupported authorization scheme")
+            raise InvalidCredentials("unsupported authorization scheme", error=None)
         token = token.strip()
         if len(token) > self._max_token_bytes:
             raise InvalidCredentials("token too large")
@@ -99,7 +99,7 @@ class Authenticator:
     def _api_key_caller(self, key: str) -> Caller:
         entry = self._api_keys.find(key.strip())
         if entry is None:
-            raise InvalidCredentials("unknown API key")
+            raise InvalidCredentials("unknown API key", error=None)
         scopes = frozenset(entry.scopes)
         return Caller(
             client_id=entry.client_id,

@@ -34,6 +34,7 @@ class AuthenticationMiddleware:
         self.authenticator = authenticator
         self.graphql_path = graphql_path
         self.allow_anonymous = authenticator.settings.allow_anonymous
+        self._realm = f'Bearer realm="{authenticator.settings.realm}"'
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,9 +52,9 @@ class AuthenticationMiddleware:
         try:
             authentication = await self.authenticator.authenticate(Headers(scope=scope))
             if authentication is None and not self.allow_anonymous:
-                raise InvalidCredentials("missing credentials")
+                raise InvalidCredentials("missing credentials", error=None)
         except InvalidCredentials as exc:
-            challenge = f'Bearer error="invalid_token", error_description="{exc.reason}"'
+            challenge = self._challenge(exc)
             response = error_response(
                 Unauthenticated(f"Authentication failed: {exc.reason}."),
                 scope.get("state", {}).get("request_id", "-"),
@@ -66,6 +67,13 @@ class AuthenticationMiddleware:
             state["caller"] = authentication.caller
             state["bearer_token"] = authentication.bearer_token
         await self.app(scope, receive, send)
+
+    def _challenge(self, refusal: InvalidCredentials) -> str:
+        """RFC 6750's challenge: the realm, and an error code only for a bearer token that
+        was sent and failed (or a malformed request); nothing about API keys."""
+        if refusal.error is None:
+            return self._realm
+        return f'{self._realm}, error="{refusal.error}", error_description="{refusal.reason}"'
 
 
 def _query_parameters(scope: Scope) -> set[str]:

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 DEFAULT_API_KEY_HEADER = "X-Api-Key"
+DEFAULT_REALM = "switchyard"
 DEFAULT_ADMIN_SCOPE = "admin"
 DEFAULT_LEEWAY = 30.0
 DEFAULT_MAX_TOKEN_BYTES = 8192
@@ -192,6 +193,11 @@ class AuthSettings(_Section):
         DEFAULT_ADMIN_SCOPE, min_length=1, description="scope that reads anyone's data"
     )
     api_key_header: str = Field(DEFAULT_API_KEY_HEADER, pattern=r"^[A-Za-z0-9-]+$")
+    realm: str = Field(
+        DEFAULT_REALM,
+        pattern=r"^[\x20-\x7e]+$",
+        description="the realm of a 401's WWW-Authenticate: Bearer challenge (RFC 6750)",
+    )
     api_keys: list[ApiKeySettings] = []
     jwt: JwtSettings = JwtSettings()
 
