@@ -15,7 +15,15 @@ from schema.types import (
     product_edge,
     user_edge,
 )
-from switchyard import CONNECTION_SIZE, Connection, authenticated, cost, requires_scopes
+from switchyard import (
+    CONNECTION_SIZE,
+    PRIVATE,
+    Connection,
+    authenticated,
+    cache_control,
+    cost,
+    requires_scopes,
+)
 from upstreams import accounts, catalog, orders, reviews
 
 ORDERS_READ = [["orders:read"]]
@@ -37,6 +45,7 @@ class Query:
 
     @strawberry.field(  # type: ignore[untyped-decorator]
         extensions=[authenticated()],
+        directives=[cache_control(scope=PRIVATE)],
         description="The caller's own user: the token's subject (null for API-key callers).",
     )
     async def me(self, info: strawberry.Info) -> User | None:
@@ -59,7 +68,9 @@ class Query:
 
     product: Product | None = product_edge.lookup_field()
 
-    @strawberry.field(directives=[CONNECTION_SIZE])  # type: ignore[untyped-decorator]
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        directives=[CONNECTION_SIZE, cache_control(max_age=60)]
+    )
     async def products(
         self,
         info: strawberry.Info,

@@ -20,9 +20,11 @@ from resolvers.records import (
     orders_page,
 )
 from switchyard import (
+    PRIVATE,
     BatchEdge,
     Connection,
     PagedEdge,
+    cache_control,
     cost,
     decimal_id,
     list_size,
@@ -120,7 +122,7 @@ class ShipmentStatus(Enum):
     EXCEPTION = "EXCEPTION"
 
 
-@strawberry.type
+@strawberry.type(directives=[cache_control(inherit_max_age=True)])
 class Money:
     amount: str = strawberry.field(description='Decimal string with two decimals: "19.99".')
     currency: str
@@ -130,11 +132,16 @@ class Money:
 class User:
     id: strawberry.ID
     name: str
-    email: str | None = strawberry.field(extensions=[owner_or_admin(own_id)])
+    email: str | None = strawberry.field(
+        extensions=[owner_or_admin(own_id)], directives=[cache_control(scope=PRIVATE)]
+    )
     tier: Tier
     created_at: str
     orders: Connection[Order] | None = user_orders_edge.connection_field(
-        parent_id=own_id, default_first=10, extensions=[owner_or_admin(own_id)]
+        parent_id=own_id,
+        default_first=10,
+        extensions=[owner_or_admin(own_id)],
+        directives=[cache_control(scope=PRIVATE)],
     )
 
 
@@ -180,7 +187,8 @@ class WarehouseStock:
     available: int
 
 
-@strawberry.type
+# Public catalogue data: a GET answer of products alone may be cached a minute.
+@strawberry.type(directives=[cache_control(max_age=60)])
 class Product:
     id: strawberry.ID
     name: str

@@ -19,6 +19,7 @@ their clients (on ``switchyard.upstream``), declared edges
 from importlib.metadata import PackageNotFoundError, version
 
 from switchyard.authorization import authenticated, owner_or_admin, requires_scopes
+from switchyard.cache_control import PRIVATE, PUBLIC, CacheControlScope, cache_control
 from switchyard.caller import ANONYMOUS, Caller
 from switchyard.connections import (
     CONNECTION_SIZE,
@@ -51,8 +52,11 @@ __all__ = [
     "ANONYMOUS",
     "CONNECTION_SIZE",
     "EMPTY_CONNECTION",
+    "PRIVATE",
+    "PUBLIC",
     "BadUserInput",
     "BatchEdge",
+    "CacheControlScope",
     "Caller",
     "Connection",
     "ConnectionRecord",
@@ -69,6 +73,7 @@ __all__ = [
     "Unauthenticated",
     "__version__",
     "authenticated",
+    "cache_control",
     "check_cursor",
     "cost",
     "decimal_id",

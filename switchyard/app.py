@@ -10,6 +10,7 @@ The stages a request goes through are assembled in ``switchyard.pipeline``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
@@ -35,6 +36,7 @@ from strawberry.types.graphql import OperationType
 from switchyard import ide, media
 from switchyard.budgets import Budgets
 from switchyard.budgets.keys import bucket_key
+from switchyard.cache_control import REQUEST_DATA_STATE, HttpCache
 from switchyard.caller import ANONYMOUS, Caller
 from switchyard.config import GatewayConfig
 from switchyard.context import RequestContext
@@ -46,6 +48,7 @@ from switchyard.errors import BadRequest, NotFound, error_response
 from switchyard.execution import ExecutionPath, PlanCache, PlannedExecutor
 from switchyard.graph import Graph, GraphLoadError, load_graph
 from switchyard.limits import exceeded, limit_error, nesting_depth
+from switchyard.persisted import DOCUMENT_ID, refuse_unsupported
 from switchyard.pipeline import assemble, encode_within_limit, present_errors, respond
 from switchyard.routing import executes_graphql
 from switchyard.telemetry.gateway import Telemetry
@@ -90,6 +93,10 @@ class Gateway:
         self.cost_model = CostModel.from_strawberry(
             self.schema, default_list_size=config.cost.default_list_size
         )
+        self.persisted = self.pipeline.persisted
+        if self.persisted is not None and config.persisted_documents.only:
+            self.persisted.prepare_logged(self)  # limits, validation, estimates: once, now
+        self.http_cache = HttpCache.for_gateway(self) if config.http_cache.enabled else None
         self._started: Started | None = None
 
     @property
@@ -115,6 +122,8 @@ class Gateway:
             self._started = None
             await self.telemetry.aclose()
             await upstreams.aclose()
+            if self.persisted is not None:
+                await self.persisted.aclose()
             if budgets is not None:
                 await budgets.aclose()
 
@@ -198,6 +207,8 @@ class GraphQLView(GraphQL[RequestContext, None]):
         self.limits = gateway.config.limits
         self.production = gateway.config.server.production
         self.graphql_path = gateway.config.server.graphql_path
+        self.persisted = gateway.persisted
+        self.http_cache = gateway.http_cache
         assets_dir = gateway.config.ide.assets_dir or ide.DEFAULT_ASSET_DIR
         asset_base = IDE_ASSETS_PATH if ide.assets_present(assets_dir) else None
         self._ide_page = ide.render_graphiql_page(
@@ -233,6 +244,8 @@ class GraphQLView(GraphQL[RequestContext, None]):
             response = error_response(refusal, request_id)
             response.status_code = media.apply_status_rule(answer_media, {}, response.status_code)
         media.label(response, answer_media)
+        if self.http_cache is not None and scope["method"] == "GET":
+            response = self.http_cache.finish(request, response)  # ETag, 304, Vary
         await response(scope, receive, send)
 
     lean_json_posts = True
@@ -257,6 +270,29 @@ class GraphQLView(GraphQL[RequestContext, None]):
         )
         body = await self.process_result(request, result)
         return self.create_response(response_data=body, sub_response=sub_response)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: RequestContext,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        persisted = self.persisted  # the persisted stage: the document a hash names
+        if persisted is None:
+            if request_data.query is None and request_data.extensions:
+                refuse_unsupported(request_data.extensions)
+        elif request_data.extensions or request_data.query is None or persisted.only:
+            if request_data.query is None and not request_data.extensions:
+                request_data = await _with_document_id(request, request_data)
+            request_data = await persisted.resolve(request_data)
+        if self.http_cache is not None and request.method == "GET":
+            setattr(request.state, REQUEST_DATA_STATE, request_data)
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         return not executes_graphql(request.method, request.query_params) and any(
@@ -303,6 +339,8 @@ class GraphQLView(GraphQL[RequestContext, None]):
         present_errors(context, result, limits=self.limits, production=self.production)
         body = await super().process_result(request, result)
         respond(context, result, body)
+        if self.http_cache is not None and request.method == "GET":
+            self.http_cache.respond(context, request, result)
         context.response.status_code = media.apply_status_rule(
             request.scope["state"].get(media.MEDIA_STATE), body, context.response.status_code or 200
         )
@@ -342,6 +380,20 @@ def _refusal(exc: HTTPException, request_id: str, answer_media: media.Media | No
     if answer_media is media.Media.JSON and isinstance(cause, CannotGetOperationTypeError):
         response.status_code = 200
     return response
+
+
+async def _with_document_id(request: Request, data: GraphQLRequestData) -> GraphQLRequestData:
+    """``data`` with the request's top-level ``documentId`` in its extensions, if it has one."""
+    found: Any = None
+    if request.method == "GET":
+        found = request.query_params.get(DOCUMENT_ID)
+    else:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            body = orjson.loads(await request.body())
+            found = body.get(DOCUMENT_ID) if isinstance(body, dict) else None
+    if found is None:
+        return data
+    return dataclasses.replace(data, extensions={DOCUMENT_ID: found})
 
 
 def _request_data(data: Any) -> GraphQLRequestData:

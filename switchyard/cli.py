@@ -4,6 +4,7 @@
     switchyard demo                        the demo platform and its gateway (from a checkout)
     switchyard schema [--graph MOD:ATTR]   print a graph's SDL
     switchyard cost FILE [--variables J]   the cost of an operation, field by field
+    switchyard documents FILE...           a trusted-documents manifest, with each one's cost
     switchyard config check FILE           validate a config file and the graph it names
     switchyard ide fetch [--dest DIR]      put GraphiQL's assets where the gateway serves them
     switchyard token --sub 42 [--scope S]  a token signed with the config's dev key
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from switchyard import __version__
 from switchyard.config import ConfigError, GatewayConfig, load_config
 from switchyard.graph import Graph, GraphLoadError, load_graph
+from switchyard.persisted import ManifestError
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -106,6 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--variables", default="{}", help="the operation's variables as JSON")
     cost.add_argument("--operation", default=None, help="which operation of the document")
 
+    documents = commands.add_parser(
+        "documents", help="build a trusted-documents manifest from .graphql files"
+    )
+    config_option(documents)
+    graph_option(documents)
+    documents.add_argument("files", nargs="+", type=Path, help=".graphql files")
+    documents.add_argument(
+        "--output", "-o", type=Path, default=None, help="write the manifest here (default: stdout)"
+    )
+    documents.add_argument(
+        "--format", choices=["apollo", "relay"], default="apollo", help="the manifest's format"
+    )
+
     config = commands.add_parser("config", help="config file tools")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = config_commands.add_parser("check", help="validate a config file and its graph")
@@ -134,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.rest = passed_on
     try:
         return _run(args)
-    except (ConfigError, GraphLoadError, CommandError) as exc:
+    except (ConfigError, GraphLoadError, CommandError, ManifestError) as exc:
         print(f"switchyard: {exc}", file=sys.stderr)
         return 2
 
@@ -163,6 +178,11 @@ def _run(args: argparse.Namespace) -> int:
         config = _config(args.config, required=False)
         return print_cost(
             graph_for(config, args.graph), config, args.file, args.variables, args.operation
+        )
+    if command == "documents":
+        config = _config(args.config, required=False)
+        return print_documents(
+            graph_for(config, args.graph), config, args.files, args.output, args.format
         )
     if command == "config":
         return check_config(args.file, args.graph)
@@ -245,6 +265,41 @@ def print_cost(
     except (OSError, orjson.JSONDecodeError, GraphQLError, CostError) as exc:
         raise CommandError(str(exc).splitlines()[0]) from None
     print(explain(report))
+    return 0
+
+
+def print_documents(
+    graph: Graph, config: GatewayConfig, files: list[Path], output: Path | None, form: str
+) -> int:
+    """``switchyard documents FILE...``: one trusted document per operation, validated, and
+    each one's cost; the manifest goes to ``output`` (else stdout, the costs then to stderr)."""
+    import orjson
+
+    from switchyard.cost import CostModel
+    from switchyard.persisted import ManifestError, apollo_manifest, build_documents
+
+    model = CostModel.from_strawberry(graph.schema, default_list_size=config.cost.default_list_size)
+    try:
+        built = build_documents(files, graph.schema._schema, cost_model=model)
+    except ManifestError as exc:
+        raise CommandError(str(exc).splitlines()[0]) from None
+    documents = [b.document for b in built]
+    manifest = (
+        apollo_manifest(documents)
+        if form == "apollo"
+        else {document.id: document.body for document in documents}
+    )
+    encoded = orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n"
+    report = sys.stdout if output is not None else sys.stderr
+    for entry in built:
+        name = entry.document.name or "(anonymous)"
+        cost = "-" if entry.cost is None else str(entry.cost)
+        print(f"{name:<28} cost {cost:>5}  sha256:{entry.document.id}", file=report)
+    if output is not None:
+        output.write_bytes(encoded)
+        print(f"{len(built)} documents written to {output}", file=report)
+    else:
+        sys.stdout.write(encoded.decode())
     return 0
 
 

@@ -36,10 +36,13 @@ from pydantic import (
 
 from switchyard.auth.settings import AuthSettings
 from switchyard.budgets import BudgetSettings
+from switchyard.cache_control import HttpCacheSettings
+from switchyard.compression import CompressionSettings
 from switchyard.cors import CorsSettings
 from switchyard.cost import CostSettings
 from switchyard.csrf import CsrfSettings
 from switchyard.limits import LimitSettings
+from switchyard.persisted import ApqSettings, PersistedDocumentSettings
 from switchyard.telemetry.settings import AccessLogSettings, MetricsSettings, TracingSettings
 from switchyard.upstream.headers import ResponseHeaderRules
 from switchyard.upstream.settings import UpstreamSettings
@@ -181,6 +184,10 @@ class GatewayConfig(_Section):
     budgets: BudgetSettings = BudgetSettings()
     upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
     response_headers: ResponseHeaderRules = ResponseHeaderRules()
+    persisted_documents: PersistedDocumentSettings = PersistedDocumentSettings()
+    apq: ApqSettings = ApqSettings()
+    http_cache: HttpCacheSettings = HttpCacheSettings()
+    compression: CompressionSettings = CompressionSettings()
     cors: CorsSettings = CorsSettings()
     csrf: CsrfSettings = CsrfSettings()
     metrics: MetricsSettings = MetricsSettings()

@@ -17,6 +17,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 import strawberry
 
+from switchyard.cache_control import cache_control
 from switchyard.cost.annotations import list_size
 from switchyard.errors import BadUserInput
 
@@ -26,21 +27,23 @@ MAX_PAGE_SIZE = 100
 
 CONNECTION_SIZE = list_size(slicing_arguments=["first"], sized_fields=["edges"])
 """``@listSize`` of every connection field: ``first`` items, counted on ``edges``."""
+INHERIT = cache_control(inherit_max_age=True)
+"""A connection's own types are as cacheable as the field that returns them."""
 
 
-@strawberry.type
+@strawberry.type(directives=[INHERIT])
 class PageInfo:
     has_next_page: bool
     end_cursor: str | None
 
 
-@strawberry.type
+@strawberry.type(directives=[INHERIT])
 class Edge(Generic[T]):
     cursor: str
     node: T
 
 
-@strawberry.type
+@strawberry.type(directives=[INHERIT])
 class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo

@@ -49,6 +49,8 @@ class DocumentCache:
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self._entries = ByteLRU[str, CachedDocument](max_bytes)
+        self._pinned: dict[str, CachedDocument] = {}
+        """Documents kept whatever the LRU evicts (trusted documents), looked up on a miss."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -59,13 +61,25 @@ class DocumentCache:
 
     def parse(self, query: str, options: dict[str, Any]) -> DocumentNode:
         """The document of ``query``; a syntax error is raised, and not kept."""
-        entry = self._entries.get(query)
+        entry = self._entries.get(query) or (self._pinned.get(query) if self._pinned else None)
         if entry is not None:
             return entry.document
         document = parse(query, **options)
         weight = ENTRY_OVERHEAD_BYTES + AST_BYTES_PER_CHARACTER * len(query)
         self._entries.put(query, CachedDocument(document), weight=weight)
         return document
+
+    def cached(self, query: str) -> DocumentNode | None:
+        """The document of ``query`` if it was parsed and is still kept; never parses."""
+        entry = self._entries.get(query) or (self._pinned.get(query) if self._pinned else None)
+        return entry.document if entry is not None else None
+
+    def pin(self, query: str) -> DocumentNode:
+        """Parse ``query`` (no token limit: it is trusted) and keep it for good."""
+        entry = self._pinned.get(query)
+        if entry is None:
+            entry = self._pinned[query] = CachedDocument(parse(query))
+        return entry.document
 
     def validate(
         self,
@@ -80,7 +94,7 @@ class DocumentCache:
         """The limits' refusals for ``document``, else ``validate``'s errors; found once per
         set of rules."""
         key = tuple(rules)
-        entry = self._entries.get(query)
+        entry = self._entries.get(query) or (self._pinned.get(query) if self._pinned else None)
         if entry is not None and entry.document is document:
             errors = entry.validated.get(key)
             if errors is None:

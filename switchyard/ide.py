@@ -44,6 +44,8 @@ from starlette.responses import FileResponse, Response
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import ASGIApp, Scope
 
+from switchyard import compression
+
 DEFAULT_NPM_REGISTRY = "https://registry.npmjs.org"
 DEFAULT_CDN = "https://unpkg.com"
 DEFAULT_ASSET_DIR = Path(__file__).resolve().parent / "static" / "graphiql"
@@ -410,9 +412,14 @@ class _IdeAssetFiles(StaticFiles):
             media_type=_MEDIA_TYPES.get(Path(name).suffix),
             headers={"cache-control": cache_control, "x-content-type-options": "nosniff"},
         )
-        if self.is_not_modified(response.headers, Headers(scope=scope)):
+        request_headers = Headers(scope=scope)
+        if self.is_not_modified(response.headers, request_headers):
             return NotModifiedResponse(response.headers)
-        return response
+        # Compressed once (at fetch, else at first serve), in the coding the client accepts.
+        encoded = compression.precompressed_response(
+            Path(full_path), request_headers, dict(response.headers), response.media_type
+        )
+        return encoded or response
 
 
 async def _fetch_package(
@@ -499,6 +506,7 @@ def _install(
                     "version": package.version,
                     "sha256": hashlib.sha256(data).hexdigest(),
                 }
+        compression.precompress(written)  # .gz (.br, .zst) beside each asset
         # Written last: assets_present() only turns true once every file is in place.
         _write_atomic(dest / MANIFEST_NAME, json.dumps(manifest, indent=2).encode() + b"\n")
     except OSError as exc:

@@ -7,6 +7,8 @@
                   HttpLimitsMiddleware,             and headers; 400 for a request a browser
                   CsrfMiddleware ([csrf])           sends without a preflight (CSRF)
     authenticate  AuthenticationMiddleware          who is calling; 401 for bad credentials
+    persisted     PersistedDocuments.resolve        the document a hash names (trusted documents,
+                                                    APQ); whether it may run at all
     parse         CachedDocuments.on_parse          the document, parsed once per text, within
                                                     the byte and token limits
     limits        OperationLimits.check,            whether its shape is within the limits,
@@ -18,6 +20,8 @@
     present       present_errors                    what clients see of each error, how many
     respond       respond                           the status, headers, extensions; the
                                                     response's size
+                  HttpCache                         GET: Cache-Control, ETag, 304
+                  CompressionMiddleware             gzip, br, zstd (an http unit, outermost)
     settle        BudgetStage.settle                the refund of points left unused
 
 The first two are ASGI middleware (outermost first), ``parse`` to ``settle``
@@ -46,6 +50,7 @@ from strawberry.types import ExecutionResult
 
 from switchyard.auth.backend import Authenticator
 from switchyard.auth.middleware import AuthenticationMiddleware
+from switchyard.compression import CompressionMiddleware
 from switchyard.context import RequestContext
 from switchyard.cors import cors_unit
 from switchyard.cost import CostAnalysis, CostMeasurement, CostReport
@@ -57,6 +62,7 @@ from switchyard.http_limits import HttpLimitsMiddleware
 from switchyard.introspection import IntrospectionPolicy
 from switchyard.limits import LimitSettings, limit_error
 from switchyard.overload import in_flight_limit
+from switchyard.persisted import PersistedDocuments
 from switchyard.rate_limit import CostRateLimiter, cost_breakdown, cost_extension
 from switchyard.request_id import RequestIdMiddleware
 
@@ -73,6 +79,7 @@ class Stage(StrEnum):
 
     HTTP = "http"
     AUTHENTICATE = "authenticate"
+    PERSISTED = "persisted"
     PARSE = "parse"
     LIMITS = "limits"
     VALIDATE = "validate"
@@ -91,6 +98,8 @@ class Pipeline:
     middleware: list[Middleware]
     operation: list[ExtensionFactory]
     stages: list[Stage]
+    persisted: PersistedDocuments | None = None
+    """Trusted documents and APQ: the view resolves a named document before executing it."""
 
 
 class BudgetStage:
@@ -134,8 +143,10 @@ def assemble(gateway: Gateway) -> Pipeline:
     cors = cors_unit(
         config.cors, api_key_header=config.auth.api_key_header, csrf_headers=config.csrf.headers()
     )
+    compression = config.compression  # outermost: it compresses every answer
     http(
         Stage.HTTP,
+        *([Middleware(CompressionMiddleware, settings=compression)] if compression.enabled else []),
         Middleware(RequestIdMiddleware),
         *([cors] if cors else []),  # before the in-flight limit: preflights are not counted
         *gateway.telemetry.middleware(),  # metrics, traces, the access log
@@ -153,6 +164,11 @@ def assemble(gateway: Gateway) -> Pipeline:
     )
     cost_stage = config.cost.mode != "off"
     operation.extend(gateway.telemetry.operation_units(cost_stage=cost_stage))  # names, spans
+    persisted = PersistedDocuments.from_settings(
+        config.persisted_documents, config.apq, config.source_dir
+    )
+    if persisted is not None:
+        stages.append(Stage.PERSISTED)
     # One unit parses, checks the limits and validates: the verdicts live with the document.
     documents = CachedDocuments.factory(
         gateway.documents, config.limits, hide_suggestions=config.server.production
@@ -180,7 +196,7 @@ def assemble(gateway: Gateway) -> Pipeline:
     operation.extend(gateway.telemetry.after_cost_units(cost_stage=cost_stage))
     operation.extend(OperationDeadline.units(config.server))  # the operation's own deadline
     stages.extend([Stage.BUDGET, Stage.EXECUTE, Stage.PRESENT, Stage.RESPOND, Stage.SETTLE])
-    return Pipeline(middleware=middleware, operation=operation, stages=stages)
+    return Pipeline(middleware=middleware, operation=operation, stages=stages, persisted=persisted)
 
 
 def present_errors(

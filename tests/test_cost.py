@@ -300,7 +300,8 @@ def test_the_sdl_shows_the_cost_directives() -> None:
     # A per-parent connection: a page after a cursor is a call of its own for each parent.
     assert (
         'orders(first: Int = 10, after: String @cost(weight: "1")): OrderConnection '
-        '@listSize(slicingArguments: ["first"], sizedFields: ["edges"]) @ownerOrAdmin' in sdl
+        '@listSize(slicingArguments: ["first"], sizedFields: ["edges"]) '
+        "@cacheControl(scope: PRIVATE) @ownerOrAdmin" in sdl
     )
     assert (
         'reviews(first: Int = 5, after: String @cost(weight: "1")): ReviewConnection '

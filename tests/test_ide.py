@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import gzip
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ from starlette.routing import Mount
 from schema import graph as demo_graph
 from switchyard import ide
 from switchyard.app import create_app
+from switchyard.compression import SUFFIXES
 from switchyard.config import GatewayConfig, load_config, validate_config
 from switchyard.ide import (
     IDE_PACKAGES,
@@ -82,13 +84,15 @@ def test_fetch_installs_every_pinned_file_and_a_manifest(asset_dir: Path) -> Non
     assert assets_present(asset_dir)
     manifest = json.loads((asset_dir / MANIFEST_NAME).read_text())
     assert manifest["packages"] == {p.name: p.version for p in IDE_PACKAGES}
-    assert sorted(p.name for p in asset_dir.iterdir()) == sorted(
+    variants = tuple(SUFFIXES.values())  # compressed once, beside each asset
+    assert sorted(p.name for p in asset_dir.iterdir() if not p.name.endswith(variants)) == sorted(
         [asset.filename for _, asset in PINNED] + [MANIFEST_NAME]
     )
     for package, asset in PINNED:
         body = (asset_dir / asset.filename).read_bytes()
         assert body
         assert sri(body) == asset.sri
+        assert gzip.decompress((asset_dir / f"{asset.filename}.gz").read_bytes()) == body
         assert manifest["files"][asset.filename] == {
             "package": package.name,
             "version": package.version,

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,9 @@ async def wait_for(condition: Any, what: str) -> None:
 def test_no_limit_adds_no_unit_and_a_limit_adds_one_after_the_request_id() -> None:
     def middleware(**server: object) -> list[object]:
         telemetry_off = {"metrics": {"enabled": False}, "access_log": {"enabled": False}}
-        settings = gateway_settings(unreachable_addresses(), server=server, **telemetry_off)
+        settings = gateway_settings(
+            unreachable_addresses(), server=server, compression={"enabled": False}, **telemetry_off
+        )
         return [m.cls for m in assemble(Gateway(validate_config(settings), demo_graph)).middleware]
 
     unlimited, limited = middleware(), middleware(max_in_flight=8)
@@ -136,9 +139,16 @@ async def test_the_ninth_concurrent_request_gets_503_with_retry_after(
 # --- SIGTERM: `switchyard serve` as a process ---------------------------------------------
 
 
-def serve_process(platform: DemoPlatform, port: int, **server: object) -> subprocess.Popen[bytes]:
-    """`switchyard serve` over the platform (the repository's config, upstreams overridden)."""
+def serve_process(
+    platform: DemoPlatform,
+    port: int,
+    environment: Mapping[str, str] | None = None,
+    **server: object,
+) -> subprocess.Popen[bytes]:
+    """`switchyard serve` over the platform (the repository's config, upstreams overridden;
+    ``environment``: more ``SWITCHYARD_*`` overrides)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHYARD_")}
+    env |= environment or {}
     for name, addresses in platform.addresses.items():
         env[f"SWITCHYARD_UPSTREAMS__{name.upper()}__INSTANCES"] = str(addresses).replace("'", '"')
         env[f"SWITCHYARD_UPSTREAMS__{name.upper()}__TIMEOUT"] = "60"

@@ -33,6 +33,7 @@ def test_the_stages_are_listed_in_the_order_a_request_meets_them() -> None:
     assert [stage.value for stage in Stage] == [
         "http",
         "authenticate",
+        "persisted",
         "parse",
         "limits",
         "validate",
@@ -53,6 +54,8 @@ def test_a_disabled_feature_adds_no_unit_to_the_pipeline() -> None:
         limits=shape_limits_off,
         metrics={"enabled": False},
         access_log={"enabled": False},
+        apq={"enabled": False},
+        compression={"enabled": False},
     )
     full = gateway_for(
         cost={"mode": "enforce"},
