@@ -9,13 +9,12 @@ and what ``on_execute`` wraps: ``cost`` (the cost stage and the budget) until
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from typing import Any
 
 from strawberry.extensions import SchemaExtension
 
 from switchyard.telemetry.record import RequestTelemetry
-from switchyard.telemetry.tracing import Tracing
 
 
 def _record(extension: SchemaExtension) -> RequestTelemetry | None:
@@ -41,53 +40,49 @@ class OperationTelemetry(SchemaExtension):
 
 
 class TracedOperation(OperationTelemetry):
-    """``OperationTelemetry`` with a child span per stage (see the module's docs)."""
+    """``OperationTelemetry`` with an event per stage on the operation's span (see the
+    module's docs): its name, its start as the event's time, ``duration_ms``."""
 
-    def __init__(self, tracing: Tracing, *, cost_stage: bool) -> None:
-        self.tracing = tracing
-        self.cost_stage = cost_stage
+    def __init__(self, *, cost_stage: bool) -> None:
+        self.first_stage = "cost" if cost_stage else "execute"
 
     def on_parse(self) -> Iterator[None]:
-        yield from self._spanned("parse")
+        yield from self._stage("parse")
 
     def on_validate(self) -> Iterator[None]:
-        yield from self._spanned("validate")
+        yield from self._stage("validate")
 
-    def _spanned(self, stage: str) -> Iterator[None]:
-        span = self.tracing.stage(stage)
+    def _stage(self, name: str) -> Iterator[None]:
+        started = time.time_ns()
         try:
             yield
         finally:
-            span.end()
+            _stage_event(_record(self), name, started)
 
     def on_execute(self) -> Iterator[None]:
         record = _record(self)
-        span = self.tracing.stage("cost" if self.cost_stage else "execute")
         if record is not None:
-            record.stage_span = span
+            record.stage = (self.first_stage, time.time_ns())
         try:
             yield
         finally:
-            if record is None or record.stage_span is span:
-                span.end()  # the cost stage refused: execute never began
+            if record is not None and record.stage is not None:
+                _stage_event(record, *record.stage)  # execute, or cost when it refused
 
 
 class ExecuteMarker(SchemaExtension):
-    """Ends the ``cost`` span and opens ``execute``, right after the cost stage."""
-
-    def __init__(self, tracing: Tracing) -> None:
-        self.tracing = tracing
+    """Ends the ``cost`` stage and begins ``execute``, right after the cost stage."""
 
     def on_execute(self) -> Iterator[None]:
         record = _record(self)
-        if record is None or self.execution_context.result is not None:
-            yield  # refused by the cost stage: the cost span ends with TracedOperation's
-            return
-        cost: Any = record.stage_span
-        if cost is not None:
-            cost.end()
-        record.stage_span = span = self.tracing.stage("execute")
-        try:
-            yield
-        finally:
-            span.end()
+        if record is not None and record.stage is not None and not self.execution_context.result:
+            _stage_event(record, *record.stage)
+            record.stage = ("execute", time.time_ns())
+        yield
+
+
+def _stage_event(record: RequestTelemetry | None, name: str, started: int) -> None:
+    span = None if record is None else record.span
+    if span is not None and span.is_recording():
+        duration = round((time.time_ns() - started) / 1e6, 3)
+        span.add_event(name, {"duration_ms": duration}, timestamp=started)

@@ -59,24 +59,22 @@ class Telemetry:
         return [Middleware(TelemetryMiddleware, telemetry=self, graphql_path=self.graphql_path)]
 
     def operation_units(self, *, cost_stage: bool) -> list[ExtensionFactory]:
-        """The unit first among the operation's: names it; with tracing, spans its stages."""
+        """The unit first among the operation's: names it; with tracing, times its stages."""
         if not self.enabled:
             return []
         from switchyard.telemetry.extension import OperationTelemetry, TracedOperation
 
-        tracing = self.tracing
-        if tracing is None:
+        if self.tracing is None:
             return [OperationTelemetry]
-        return [lambda: TracedOperation(tracing, cost_stage=cost_stage)]
+        return [lambda: TracedOperation(cost_stage=cost_stage)]
 
     def after_cost_units(self, *, cost_stage: bool) -> list[ExtensionFactory]:
         """With tracing and a cost stage: the unit after it, where ``execute`` begins."""
-        tracing = self.tracing
-        if tracing is None or not cost_stage:
+        if self.tracing is None or not cost_stage:
             return []
         from switchyard.telemetry.extension import ExecuteMarker
 
-        return [lambda: ExecuteMarker(tracing)]
+        return [ExecuteMarker]
 
     def kinds(self, kinds: Mapping[str, TransportFactory]) -> Mapping[str, TransportFactory]:
         """``kinds``, each instance's transport observed when metrics or tracing are on."""

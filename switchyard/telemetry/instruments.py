@@ -46,11 +46,9 @@ class InstrumentedTransport(Transport):
     async def handle(self, request: UpstreamRequest, scope: CallScope) -> Any:
         span = None
         if self.tracing is not None:
-            span = self.tracing.call_span(self.upstream, self.instance, request.operation)
-            batch = BATCH.get()
-            if batch is not None:
-                span.set_attribute("switchyard.batch.loader", batch[0])
-                span.set_attribute("switchyard.batch.size", batch[1])
+            span = self.tracing.call_span(
+                self.upstream, self.instance, request.operation, BATCH.get()
+            )
             headers = trace_headers(span)
             if headers:
                 scope = dataclasses.replace(scope, headers={**scope.headers, **headers})

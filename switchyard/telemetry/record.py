@@ -45,7 +45,7 @@ class RequestTelemetry:
         "operation_name",
         "operation_type",
         "span",
-        "stage_span",
+        "stage",
         "start",
         "then",
         "upstream_calls",
@@ -66,8 +66,8 @@ class RequestTelemetry:
         self.upstream_errors = 0
         self.span: Any = None
         """The operation's span, when it is traced."""
-        self.stage_span: Any = None
-        """The stage span open (``cost``, then ``execute``), when it is traced."""
+        self.stage: tuple[str, int] | None = None
+        """The stage begun and when (``time.time_ns()``): ``cost``, then ``execute``."""
         self.then: _Observer | None = None
 
     def observing(self, then: _Observer | None) -> RequestTelemetry:

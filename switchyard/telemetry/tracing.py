@@ -1,10 +1,10 @@
-"""OpenTelemetry traces: one span per operation, its stages as child spans, one span per
+"""OpenTelemetry traces: one span per operation, its stages as events, one span per
 upstream call (``switchyard.batch.size`` when a loader made it), and W3C trace context
 sent to every upstream: REST as headers, gRPC as metadata.
 
 The operation's span is the current span while the request runs, so the calls its
-loaders make are its children; the stage spans (``parse``, ``validate``, ``cost``,
-``execute``) are children too but never current. No span per resolver. The provider
+loaders make are its children; its stages (``parse``, ``validate``, ``cost``,
+``execute``) are events on it, with their durations. No span per resolver. The provider
 belongs to the gateway, not the process (``trace.set_tracer_provider`` is not called).
 """
 
@@ -48,6 +48,7 @@ class Tracing:
             resource=Resource.create({"service.name": settings.service_name}),
         )
         if self.exporter is not None:
+            # In memory and to the console at once; to a collector in batches, by a thread.
             immediate = isinstance(self.exporter, InMemorySpanExporter | ConsoleSpanExporter)
             processor = (
                 SimpleSpanProcessor(self.exporter)
@@ -89,19 +90,19 @@ class Tracing:
                 span.set_status(Status(StatusCode.ERROR))
         span.end()
 
-    def stage(self, name: str) -> Span:
-        """A child span of the current (operation's) span, not made current."""
-        return self.tracer.start_span(name)
-
-    def call_span(self, upstream: str, instance: str, operation: str) -> Span:
+    def call_span(
+        self, upstream: str, instance: str, operation: str, batch: tuple[str, int] | None
+    ) -> Span:
+        """A child span of the current (operation's) span for one upstream call."""
+        attributes: dict[str, str | int] = {
+            "switchyard.upstream": upstream,
+            "switchyard.instance": instance,
+        }
+        if batch is not None:
+            attributes["switchyard.batch.loader"] = batch[0]
+            attributes["switchyard.batch.size"] = batch[1]
         return self.tracer.start_span(
-            f"{upstream} {operation}",
-            kind=SpanKind.CLIENT,
-            attributes={
-                "switchyard.upstream": upstream,
-                "switchyard.instance": instance,
-                "switchyard.upstream.operation": operation,
-            },
+            f"{upstream} {operation}", kind=SpanKind.CLIENT, attributes=attributes
         )
 
     async def aclose(self) -> None:
@@ -111,6 +112,7 @@ class Tracing:
     def finished(self) -> list[ReadableSpan]:
         """The spans exported so far, with the in-memory exporter (tests, the bench)."""
         if isinstance(self.exporter, InMemorySpanExporter):
+            self.provider.force_flush()
             return list(self.exporter.get_finished_spans())
         return []
 
