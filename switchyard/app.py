@@ -233,7 +233,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 response = error_response(media.NOT_ACCEPTABLE, request_id)
             elif scope["method"] == "POST" and not media.supported_body(content_type):
                 response = error_response(media.UNSUPPORTED_MEDIA_TYPE, request_id)
-            elif self.lean_json_posts and _plain_json_post(scope["method"], accept):
+            elif _plain_json_post(scope["method"], accept):
                 response = await self.answer_json_post(request)
             else:
                 response = await self.run(request)
@@ -247,8 +247,6 @@ class GraphQLView(GraphQL[RequestContext, None]):
         if self.http_cache is not None and scope["method"] == "GET":
             response = self.http_cache.finish(request, response)  # ETag, 304, Vary
         await response(scope, receive, send)
-
-    lean_json_posts = True
 
     async def answer_json_post(self, request: Request) -> Response:
         """``run`` for the common request, a POST of one JSON operation answered in JSON:

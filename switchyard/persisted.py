@@ -41,14 +41,13 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from strawberry.http import GraphQLRequestData
 
 from switchyard.errors import BadRequest, ErrorCode, GraphError
 from switchyard.lru import ByteLRU
+from switchyard.redis_client import fail_fast_redis
 
 if TYPE_CHECKING:
     from switchyard.app import Gateway
@@ -281,17 +280,13 @@ class RedisApqStore:
 
     @classmethod
     def from_settings(cls, settings: ApqSettings) -> RedisApqStore:
-        timeout = settings.redis_timeout
-        pool = BlockingConnectionPool.from_url(
+        client = fail_fast_redis(
             settings.redis_url,
+            timeout=settings.redis_timeout,
             max_connections=REDIS_MAX_CONNECTIONS,
-            timeout=timeout,
-            socket_timeout=timeout,
-            socket_connect_timeout=max(timeout, 0.5),
             client_name=REDIS_CLIENT_NAME,
-            retry=Retry(NoBackoff(), 0),
         )
-        return cls(Redis(connection_pool=pool), settings)
+        return cls(client, settings)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}:{key}"

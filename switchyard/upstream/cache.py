@@ -38,12 +38,11 @@ from typing import Any, Protocol
 
 import orjson
 from google.protobuf.message import Message
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from switchyard.lru import ByteLRU
+from switchyard.redis_client import fail_fast_redis
 from switchyard.upstream.call import CallScope, GrpcRequest, RestRequest, UpstreamRequest
 from switchyard.upstream.coalescing import forwarded_headers, read_key
 from switchyard.upstream.headers import CacheControl, HeaderCapture, Headers, age_of
@@ -120,16 +119,14 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float) -> RedisStore:
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=REDIS_MAX_CONNECTIONS,
-            timeout=timeout,
-            socket_timeout=timeout,
-            socket_connect_timeout=max(timeout, 0.5),
-            client_name=REDIS_CLIENT_NAME,
-            retry=Retry(NoBackoff(), 0),
+        return cls(
+            fail_fast_redis(
+                url,
+                timeout=timeout,
+                max_connections=REDIS_MAX_CONNECTIONS,
+                client_name=REDIS_CLIENT_NAME,
+            )
         )
-        return cls(Redis(connection_pool=pool))
 
     def may_hold(self) -> bool:
         return True
