@@ -28,6 +28,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
@@ -48,6 +49,7 @@ from switchyard.errors import BadRequest, NotFound, error_response
 from switchyard.execution import ExecutionPath, PlanCache, PlannedExecutor
 from switchyard.graph import Graph, GraphLoadError, load_graph
 from switchyard.limits import exceeded, limit_error, nesting_depth
+from switchyard.operation import OperationRunner
 from switchyard.persisted import DOCUMENT_ID, refuse_unsupported
 from switchyard.pipeline import assemble, encode_within_limit, present_errors, respond
 from switchyard.routing import executes_graphql
@@ -204,6 +206,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
             gateway.schema, graphql_ide="graphiql" if gateway.config.ide_enabled else None
         )
         self.gateway = gateway
+        self.runner = OperationRunner(gateway.schema)
         self.limits = gateway.config.limits
         self.production = gateway.config.server.production
         self.graphql_path = gateway.config.server.graphql_path
@@ -288,9 +291,23 @@ class GraphQLView(GraphQL[RequestContext, None]):
             request_data = await persisted.resolve(request_data)
         if self.http_cache is not None and request.method == "GET":
             setattr(request.state, REQUEST_DATA_STATE, request_data)
-        return await super().execute_single(
-            request, request_adapter, sub_response, context, root_value, request_data
-        )
+        allowed = _ALLOWED_OPERATIONS[request.method == "GET"]
+        try:
+            return await self.runner.execute(
+                request_data.query,
+                request_data.variables,
+                context,
+                root_value,
+                request_data.operation_name,
+                allowed,
+                request_data.extensions,
+            )
+        except CannotGetOperationTypeError as error:
+            raise HTTPException(400, error.as_http_error_reason()) from error
+        except InvalidOperationTypeError as error:
+            raise HTTPException(400, error.as_http_error_reason(request.method)) from error
+        except MissingQueryError as error:
+            raise HTTPException(400, "No GraphQL query found in the request") from error
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         return not executes_graphql(request.method, request.query_params) and any(
@@ -352,6 +369,10 @@ class GraphQLView(GraphQL[RequestContext, None]):
         return EncodedBody(body, encoded)  # type: ignore[return-value]
 
 
+_ALLOWED_OPERATIONS = {
+    False: OperationType.from_http("POST"),
+    True: OperationType.from_http("GET"),  # queries only: a mutation over GET is refused
+}
 _STREAMING_ACCEPT = (b"text/event-stream", b"multipart/mixed")
 
 
