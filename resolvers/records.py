@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protos import catalog_pb2, inventory_pb2
-from switchyard import ConnectionRecord
+from switchyard.connections import ConnectionRecord, EdgeRecord, PageInfoRecord
 
 
 def format_cents(cents: int) -> str:
@@ -42,11 +42,7 @@ class UserRecord:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> UserRecord:
         return cls(
-            id=str(data["id"]),
-            name=data["name"],
-            email=data.get("email"),
-            tier=data["tier"],
-            created_at=data["createdAt"],
+            str(data["id"]), data["name"], data.get("email"), data["tier"], data["createdAt"]
         )
 
 
@@ -75,17 +71,14 @@ class OrderRecord:
     def from_json(cls, data: dict[str, Any]) -> OrderRecord:
         currency = data["currency"]
         return cls(
-            id=str(data["id"]),
-            user_id=str(data["userId"]),
-            status=data["status"],
-            created_at=data["createdAt"],
-            currency=currency,
-            items=[
+            str(data["id"]),
+            str(data["userId"]),
+            data["status"],
+            data["createdAt"],
+            currency,
+            [
                 OrderItemRecord(
-                    product_id=str(item["productId"]),
-                    quantity=item["quantity"],
-                    unit_price_cents=item["unitPriceCents"],
-                    currency=currency,
+                    str(item["productId"]), item["quantity"], item["unitPriceCents"], currency
                 )
                 for item in data["items"]
             ],
@@ -109,12 +102,12 @@ class ProductRecord:
     @classmethod
     def from_message(cls, message: catalog_pb2.Product) -> ProductRecord:
         return cls(
-            id=message.id,
-            name=message.name,
-            description=message.description,
-            category=message.category,
-            price_cents=message.price_cents,
-            currency=message.currency,
+            message.id,
+            message.name,
+            message.description,
+            message.category,
+            message.price_cents,
+            message.currency,
         )
 
     @property
@@ -131,17 +124,16 @@ class WarehouseStockRecord:
 @dataclass(slots=True)
 class StockRecord:
     available: int
-    warehouses: list[WarehouseStockRecord]
+    message: inventory_pb2.Stock
+    """The service's answer: warehouses are read from it only when asked for."""
 
     @classmethod
     def from_message(cls, message: inventory_pb2.Stock) -> StockRecord:
-        return cls(
-            available=message.available,
-            warehouses=[
-                WarehouseStockRecord(name=w.warehouse, available=w.available)
-                for w in message.warehouses
-            ],
-        )
+        return cls(message.available, message)
+
+    @property
+    def warehouses(self) -> list[WarehouseStockRecord]:
+        return [WarehouseStockRecord(w.warehouse, w.available) for w in self.message.warehouses]
 
 
 @dataclass(slots=True)
@@ -156,12 +148,12 @@ class ReviewRecord:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ReviewRecord:
         return cls(
-            id=str(data["id"]),
-            product_id=str(data["productId"]),
-            author_id=str(data["authorId"]),
-            rating=data["rating"],
-            body=data["body"],
-            created_at=data["createdAt"],
+            str(data["id"]),
+            str(data["productId"]),
+            str(data["authorId"]),
+            data["rating"],
+            data["body"],
+            data["createdAt"],
         )
 
 
@@ -174,8 +166,8 @@ class ReviewPageRecord:
     def from_page(cls, page: dict[str, Any] | None) -> ReviewPageRecord:
         """One product's page of the reviews service (None: the service gave none)."""
         return cls(
-            connection=connection_from_page(page, "reviews", ReviewRecord.from_json),
-            average_rating=None if page is None else page.get("averageRating"),
+            connection_from_page(page, "reviews", ReviewRecord.from_json),
+            None if page is None else page.get("averageRating"),
         )
 
 
@@ -186,11 +178,15 @@ def connection_from_page(
     if page is None:
         return ConnectionRecord.of([], end_cursor=None, has_next_page=False, total_count=0)
     page_info = page.get("pageInfo") or {}
-    return ConnectionRecord.of(
-        [convert(item) for item in page.get(items_key, [])],
-        end_cursor=page_info.get("endCursor"),
-        has_next_page=bool(page_info.get("hasNextPage", False)),
-        total_count=page.get("totalCount"),
+    nodes = [convert(item) for item in page.get(items_key, [])]
+    end_cursor = page_info.get("endCursor")
+    has_next_page = bool(page_info.get("hasNextPage", False))
+    # ConnectionRecord.of's record, built without its keyword calls: once per parent's page.
+    cursor = end_cursor or ""
+    return ConnectionRecord(
+        [EdgeRecord(cursor, node) for node in nodes],
+        PageInfoRecord(has_next_page, end_cursor),
+        page.get("totalCount"),
     )
 
 
