@@ -99,7 +99,7 @@ class _Step:
     """One response key of a selection, worked out once for all the items of a list."""
 
     key: str
-    weight: Decimal
+    weight: Decimal | int
     below: GraphQLNamedType | None
     """The composite type under the field, if any."""
     subsets: _Sets
@@ -314,7 +314,9 @@ class _Walk:
 
     # Actual.
 
-    def measure(self, parent: GraphQLNamedType, sets: _Sets, data: Mapping[str, Any]) -> Decimal:
+    def measure(
+        self, parent: GraphQLNamedType, sets: _Sets, data: Mapping[str, Any]
+    ) -> Decimal | int:
         members = self._members(parent)
         if len(members) > 1:
             members = self._runtime_type(members, sets, data) or members
@@ -322,8 +324,8 @@ class _Walk:
             (self._measure_plan(self._plan(t, sets), data) for t in members), default=LEAF_WEIGHT
         )
 
-    def _measure_plan(self, plan: list[_Step], data: Mapping[str, Any]) -> Decimal:
-        total = LEAF_WEIGHT
+    def _measure_plan(self, plan: list[_Step], data: Mapping[str, Any]) -> Decimal | int:
+        total: Decimal | int = 0  # whole weights add as ints: several times faster
         for step in plan:
             value = data.get(step.key, _MISSING)
             if value is _MISSING:
@@ -333,10 +335,14 @@ class _Walk:
             if below is None or value is None:
                 continue
             if isinstance(below, GraphQLObjectType):
-                if step.plan is None:
-                    step.plan = self._plan(below, step.subsets)
+                below_plan = step.plan
+                if below_plan is None:
+                    below_plan = step.plan = self._plan(below, step.subsets)
+                if type(value) is dict:
+                    total += self._measure_plan(below_plan, value)
+                    continue
                 for item in _items(value):
-                    total += self._measure_plan(step.plan, item)
+                    total += self._measure_plan(below_plan, item)
             else:
                 for item in _items(value):
                     total += self.measure(below, step.subsets, item)
@@ -356,7 +362,11 @@ class _Walk:
                 named = get_named_type(field_def.type)
                 weight = self._own_weight(type_, name, field_def, named, group)
                 below = named if is_composite_type(named) else None
-                plan.append(_Step(key, weight, below, _subselections(group)))
+                if below is None and not weight:
+                    continue  # a leaf that costs nothing adds nothing, present or not
+                whole = weight == weight.to_integral_value()
+                step_weight = int(weight) if whole else weight
+                plan.append(_Step(key, step_weight, below, _subselections(group)))
         return plan
 
     def _runtime_type(
