@@ -15,13 +15,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from switchyard.execution.plan import FieldKind, SelectionPlan, Shape, ShapeKind
-from switchyard.execution.slot import Slot
+from switchyard.execution.plan import (
+    FieldKind,
+    FieldPlan,
+    SelectionPlan,
+    Shape,
+    ShapeKind,
+    exact_types,
+)
 
 if TYPE_CHECKING:
-    from switchyard.execution.executor import PlannedExecutor
+    from switchyard.execution.executor import Entries, PlannedExecutor
+    from switchyard.execution.slot import Slot
 
 Fill = Callable[["PlannedExecutor", Any, dict[str, Any], "Slot | None"], bool]
+Complete = Callable[["PlannedExecutor", "Entries", list[Any]], None]
 
 
 def _plain_object(shape: Shape | None) -> bool:
@@ -34,9 +42,14 @@ def _plain_object(shape: Shape | None) -> bool:
     )
 
 
-def _inline_objects(shape: Shape | None, index: int, key: str, names: dict[str, Any]) -> list[str]:
+def _inline_objects(
+    shape: Shape | None, index: int, key: str, names: dict[str, Any], in_loop: bool = False
+) -> list[str]:
     """``elif`` branches completing an object, or a list of objects, without the generic
-    calls: the child selection's fill is called directly (what ``_complete_object`` does)."""
+    calls: the child selection's fill is called directly (what ``_complete_object`` does).
+
+    A null that reaches past the parent returns True from a fill; in a loop over parents
+    (``in_loop``) the parent is already nulled, and the loop goes on to the next one."""
     if shape is None:
         return []
     if _plain_object(shape):
@@ -47,10 +60,10 @@ def _inline_objects(shape: Shape | None, index: int, key: str, names: dict[str, 
             "            child = {}",
             f"            result[{key}] = child",
             f"            fill = C{index}.fill or ex._fill_of(C{index})",
-            f"            at = Slot(slot, result, {key}, {not shape.non_null})",
+            f"            at = (slot, result, {key}, {not shape.non_null})",
             "            if fill(ex, value, child, at):",
             f"                if {shape.non_null}:",
-            "                    return True",
+            "                    pass" if in_loop else "                    return True",
         ]
     item = shape.item
     if shape.kind is ShapeKind.LIST and _plain_object(item):
@@ -61,22 +74,26 @@ def _inline_objects(shape: Shape | None, index: int, key: str, names: dict[str, 
             "        elif value.__class__ is list:",
             "            items = [None] * len(value)",
             f"            result[{key}] = items",
-            f"            at = Slot(slot, result, {key}, {not shape.non_null})",
+            f"            at = (slot, result, {key}, {not shape.non_null})",
             f"            fill = C{index}.fill or ex._fill_of(C{index})",
             "            for position, element in enumerate(value):",
             "                if element is None:",
             f"                    if ex._complete(I{index}, None, items, position, at, F{index}):",
             f"                        if {shape.non_null}:",
-            "                            return True",
+            "                            break"
+            if in_loop
+            else "                            return True",
             "                        break",
             "                    continue",
             "                child = {}",
             "                items[position] = child",
-            f"                here = Slot(at, items, position, {not item.non_null})",
+            f"                here = (at, items, position, {not item.non_null})",
             "                if fill(ex, element, child, here):",
             f"                    if {item.non_null}:",
             f"                        if {shape.non_null}:",
-            "                            return True",
+            "                            break"
+            if in_loop
+            else "                            return True",
             "                        break",
         ]
     return []
@@ -127,9 +144,34 @@ def compile_fill(plan: SelectionPlan) -> Fill:
         lines.append("            return True")
     lines.append("    return False")
     source_code = "\n".join(lines)
-    names["Slot"] = Slot
     namespace: dict[str, Any] = {}
     code = compile(source_code, f"<fill {plan.object_type.name}>", "exec")
     exec(code, names, namespace)  # the text is built above from names and constants only
     fill: Fill = namespace["fill"]
     return fill
+
+
+def compile_complete(field_plan: FieldPlan) -> Complete:
+    """Completion of a batched field's values, one per parent entry, as one function:
+    what ``_resolve_field``'s loop does through ``_field_error`` and ``_complete``."""
+    output = field_plan.output
+    assert output is not None
+    key = repr(field_plan.key)
+    names: dict[str, Any] = {"F0": field_plan, "S0": output, "A0": exact_types(output)}
+    lines = [
+        "def complete(ex, entries, values):",
+        "    for (source, result, slot), value in zip(entries, values, strict=True):",
+        "        if value.__class__ in A0:",
+        f"            result[{key}] = value",
+        "        elif isinstance(value, Exception):",
+        "            ex._field_error(value, slot, result, F0)",
+    ]
+    lines.extend(_inline_objects(output, 0, key, names, in_loop=True))
+    lines.append("        else:")
+    lines.append(f"            ex._complete(S0, value, result, {key}, slot, F0)")
+    source_code = "\n".join(lines)
+    namespace: dict[str, Any] = {}
+    name = f"<complete {field_plan.parent_type.name}.{field_plan.name}>"
+    exec(compile(source_code, name, "exec"), names, namespace)  # names and constants only
+    complete: Complete = namespace["complete"]
+    return complete

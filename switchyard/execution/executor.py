@@ -38,7 +38,7 @@ from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, is_iterable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from switchyard.execution.compiled import Fill, compile_fill
+from switchyard.execution.compiled import Complete, Fill, compile_complete, compile_fill
 from switchyard.execution.plan import (
     FieldKind,
     FieldPlan,
@@ -50,7 +50,7 @@ from switchyard.execution.plan import (
     ShapeKind,
     Unplannable,
 )
-from switchyard.execution.slot import Slot
+from switchyard.execution.slot import CONTAINER, KEY, NULLABLE, PARENT, Slot
 
 
 class ExecutionPath(StrEnum):
@@ -60,7 +60,12 @@ class ExecutionPath(StrEnum):
     STANDARD = "standard"
 
 
-Pending = dict[FieldPlan, list[tuple[Any, dict[str, Any], Slot | None]]]
+_ROOT = id(None)
+"""The root's key in ``_nulled``: a null that reached the whole answer."""
+
+Entries = list[tuple[Any, dict[str, Any], Slot | None]]
+"""Parents of a field set aside: ``(parent value, parent's dict, its slot)``."""
+Pending = dict[FieldPlan, Entries]
 """Fields set aside for the next batch: per field, ``(parent value, parent's dict, its slot)``."""
 
 
@@ -118,7 +123,8 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
     # -- running a plan -------------------------------------------------------------------
 
     async def _execute(self, plan: OperationPlan, serially: bool) -> Any:
-        self._nulled: set[Slot | None] = set()
+        self._nulled: dict[int, Slot | None] = {}
+        """Positions nulled by an error, by ``id`` (the root's: ``id(None)``)."""
         self._pending: Pending = defaultdict(list)
         self._arguments: dict[FieldPlan, dict[str, Any] | Exception] = {}
         data: dict[str, Any] = {}
@@ -128,7 +134,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
                 await self._settle(self._fill_fields(root, [field_plan], self.root_value, data))
         else:
             await self._settle(self._fill_fields(root, root.fields, self.root_value, data))
-        return self.build_response(None if None in self._nulled else data)
+        return self.build_response(None if _ROOT in self._nulled else data)
 
     def _fill_fields(
         self, plan: SelectionPlan, fields: list[FieldPlan], source: Any, result: dict[str, Any]
@@ -147,9 +153,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
             return
         await asyncio.gather(*(self._resolve_field(f, e) for f, e in pending.items()))
 
-    async def _resolve_field(
-        self, field_plan: FieldPlan, entries: list[tuple[Any, dict[str, Any], Slot | None]]
-    ) -> None:
+    async def _resolve_field(self, field_plan: FieldPlan, entries: Entries) -> None:
         if self._nulled:
             entries = [entry for entry in entries if not self._is_nulled(entry[2])]
             if not entries:
@@ -159,19 +163,20 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         except Exception as error:  # the whole call failed: every parent's field did
             values = [error] * len(entries)
         pending = self._pending = defaultdict(list)
-        output = field_plan.output
-        assert output is not None
-        key = field_plan.key
-        for (_source, result, slot), value in zip(entries, values, strict=True):
-            if isinstance(value, Exception):
-                self._field_error(value, slot, result, field_plan)
-            else:
-                self._complete(output, value, result, key, slot, field_plan)
+        if self.compiled:
+            (field_plan.complete or self._complete_of(field_plan))(self, entries, values)
+        else:
+            output = field_plan.output
+            assert output is not None
+            key = field_plan.key
+            for (_source, result, slot), value in zip(entries, values, strict=True):
+                if isinstance(value, Exception):
+                    self._field_error(value, slot, result, field_plan)
+                else:
+                    self._complete(output, value, result, key, slot, field_plan)
         await self._settle(pending)
 
-    async def _values(
-        self, field_plan: FieldPlan, entries: list[tuple[Any, dict[str, Any], Slot | None]]
-    ) -> list[Any]:
+    async def _values(self, field_plan: FieldPlan, entries: Entries) -> list[Any]:
         arguments = self._arguments_of(field_plan)
         if field_plan.kind is FieldKind.BATCH:
             batch = field_plan.batch
@@ -199,7 +204,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
     async def _resolve_each(
         self,
         field_plan: FieldPlan,
-        entries: list[tuple[Any, dict[str, Any], Slot | None]],
+        entries: Entries,
         arguments: dict[str, Any] | Exception,
     ) -> list[Any]:
         """The field's own resolver for each parent, with the info graphql-core would give."""
@@ -359,12 +364,19 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
             return self._error(error, parent, container, key, not shape.non_null, field_plan)
         result: dict[str, Any] = {}
         container[key] = result
-        slot = Slot(parent, container, key, not shape.non_null)
+        slot = (parent, container, key, not shape.non_null)
         if not self.compiled:
             killed = self._fill(selection, selection.fields, value, result, slot)
         else:
             killed = (selection.fill or self._fill_of(selection))(self, value, result, slot)
         return shape.non_null if killed else False
+
+    def _complete_of(self, field_plan: FieldPlan) -> Complete:
+        """The batched field's compiled completion, made now if it is the first use."""
+        complete = field_plan.complete
+        if complete is None:
+            complete = field_plan.complete = compile_complete(field_plan)
+        return complete
 
     def _fill_of(self, selection: SelectionPlan) -> Fill:
         """The selection's compiled fill, made now if it is the first use."""
@@ -394,7 +406,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         items = list(value)
         completed: list[Any] = [None] * len(items)
         container[key] = completed
-        slot = Slot(parent, container, key, not shape.non_null)
+        slot = (parent, container, key, not shape.non_null)
         for index, element in enumerate(items):
             if self._complete(item, element, completed, index, slot, field_plan):
                 return shape.non_null
@@ -450,32 +462,32 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         error = located_error(raw, field_plan.nodes, _path_list(parent, key))
         if nullable or not self.error_propagation:
             container[key] = None
-            self._record(error, Slot(parent, container, key, True))
+            self._record(error, (parent, container, key, True))
             return False
         slot = parent
-        while slot is not None and not slot.nullable:
-            slot = slot.parent
+        while slot is not None and not slot[NULLABLE]:
+            slot = slot[PARENT]
         if slot is not None:
-            slot.container[slot.key] = None
+            slot[CONTAINER][slot[KEY]] = None
         self._record(error, slot)
         return True
 
     def _record(self, error: GraphQLError, position: Slot | None) -> None:
         if self._is_nulled(position):
             return
-        self._nulled.add(position)
+        self._nulled[id(position)] = position
         self.collected_errors.errors.append(error)
 
     def _is_nulled(self, position: Slot | None) -> bool:
         nulled = self._nulled
         if not nulled:
             return False
-        if None in nulled:
+        if _ROOT in nulled:
             return True
         while position is not None:
-            if position in nulled:
+            if id(position) in nulled:
                 return True
-            position = position.parent
+            position = position[PARENT]
         return False
 
     def _info(
@@ -495,7 +507,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
 def _path_list(parent: Slot | None, key: str | int) -> list[str | int]:
     keys = [key]
     while parent is not None:
-        keys.append(parent.key)
-        parent = parent.parent
+        keys.append(parent[KEY])
+        parent = parent[PARENT]
     keys.reverse()
     return keys

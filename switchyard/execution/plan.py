@@ -127,6 +127,9 @@ class FieldPlan:
     as_is: frozenset[type] = frozenset()
     """Exact types of values written to the answer unchanged (``str`` for a ``String``,
     ``NoneType`` where null is allowed): most leaves cost one attribute read."""
+    complete: Callable[..., None] | None = None
+    """A batched field's compiled completion (``switchyard.execution.compiled``), made on
+    first use."""
 
 
 @dataclass(eq=False, slots=True)
@@ -232,7 +235,7 @@ class Planner:
             plan.kind = FieldKind.GUARDED_ATTRIBUTE if rules else FieldKind.ATTRIBUTE
             plan.attribute = strawberry_field.python_name
             plan.rules = rules
-            plan.as_is = _as_is(output)
+            plan.as_is = exact_types(output)
             return plan
         batch = batch_resolver_of(getattr(base_resolver, "wrapped_func", None))
         if batch is not None:
@@ -277,7 +280,8 @@ class Planner:
         return self._selection(object_type, grouped)
 
 
-def _as_is(shape: Shape) -> frozenset[type]:
+def exact_types(shape: Shape) -> frozenset[type]:
+    """Exact types of values written to the answer unchanged at ``shape`` (``as_is``)."""
     kinds: set[type] = set() if shape.non_null else {type(None)}
     if shape.kind is ShapeKind.LEAF:
         leaf = shape.graphql_type
