@@ -132,3 +132,22 @@ async def test_tracing_is_off_by_default_and_then_nothing_is_sent_upstream(
     assert response.status_code == 200
     (record,) = await backends.records("catalog")
     assert "traceparent" not in record.headers
+
+
+async def test_the_in_memory_exporter_keeps_only_the_most_recent_spans(
+    platform: DemoPlatform, backends: Backends
+) -> None:
+    async with open_gateway(traced_config(platform, memory_max_spans=3)) as client:
+        for _ in range(2):
+            response = await query(client, THREE_SERVICES)
+            assert response.status_code == 200 and "errors" not in response.json()
+        spans = spans_of_last_gateway()
+
+    # Of 2 x (3 calls, then the operation that made them): the second's last two calls and it.
+    assert len(spans) == 3
+    *calls, operation = spans
+    assert operation.kind is SpanKind.SERVER and operation.name == "query ProductPage"
+    assert [event.name for event in operation.events] == ["parse", "validate", "cost", "execute"]
+    for call in calls:
+        assert call.kind is SpanKind.CLIENT
+        assert call.parent is not None and call.parent.span_id == operation.context.span_id

@@ -94,6 +94,7 @@ class TelemetryMiddleware:
                     seconds=seconds,
                     trace_id=trace_id,
                 )
+            record.release()
 
 
 def _read_codes(record: RequestTelemetry, body: bytes) -> None:

@@ -11,6 +11,7 @@ Metrics are on by default (``GET /metrics``), traces off, the access log on::
     enabled = true
     sampling_ratio = 0.1
     exporter = "otlp"               # otlp (gRPC) | console | memory | none
+    memory_max_spans = 1000         # memory: the most recent spans kept, older ones dropped
     endpoint = "http://127.0.0.1:4317"
     accept_incoming = false         # continue a client's traceparent only when true
 
@@ -66,6 +67,9 @@ class TracingSettings(_Section):
     exporter: Literal["otlp", "console", "memory", "none"] = "otlp"
     endpoint: str | None = Field(
         None, description="the OTLP collector (gRPC); default: OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    memory_max_spans: int = Field(
+        1000, ge=1, description='exporter = "memory": the most recent finished spans kept'
     )
     service_name: str = "switchyard"
     accept_incoming: bool = Field(
