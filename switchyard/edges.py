@@ -210,6 +210,12 @@ class _Batch:
         """A future per key for callers of ``Loader.load``."""
 
 
+def _settle_batch(batch: _Batch) -> None:
+    # A waiter cancelled with its request cancels the future it awaited: nothing to wake.
+    if not batch.done.done():
+        batch.done.set_result(None)
+
+
 class Loader:
     """A request's cache and batching for one edge, as aiodataloader's ``DataLoader`` does it.
 
@@ -273,10 +279,11 @@ class Loader:
             return [None if key is None else values[key] for key in keys]
         found: dict[Any, Any] = {}
         batches = list(dict.fromkeys(batch for _, batch in asked))
+        # Shielded: a waiter cancelled with its field leaves the call to the other waiters.
         if len(batches) == 1:
-            await batches[0].done
+            await asyncio.shield(batches[0].done)
         else:
-            await asyncio.gather(*(batch.done for batch in batches))
+            await asyncio.shield(asyncio.gather(*(batch.done for batch in batches)))
         for key, batch in asked:
             found[key] = batch.error if batch.error is not None else values[key]
         return [
@@ -332,7 +339,7 @@ class Loader:
                     future.set_exception(error)
                 else:
                     future.cancel()
-            batch.done.set_result(None)
+            _settle_batch(batch)
             if not isinstance(error, Exception):
                 raise
             return
@@ -349,7 +356,7 @@ class Loader:
                 future.set_exception(value)
             else:
                 future.set_result(value)
-        batch.done.set_result(None)
+        _settle_batch(batch)
 
 
 class LoaderCache:

@@ -154,3 +154,58 @@ def test_decimal_ids() -> None:
     for bad in ("", "1,2", " 1", "1 ", "+1", "-1", "1e3", "\u0661", too_long, 7, None):
         with pytest.raises(BadUserInput):
             decimal_id(bad)
+
+
+def batch_resolver(edge: BatchEdge[str, str]) -> Any:
+    return edge.field(key=lambda parent: parent).base_resolver.wrapped_func.__switchyard_batch__
+
+
+async def test_keys_asked_in_one_tick_make_one_call_and_are_cached() -> None:
+    asked: list[list[str]] = []
+    edge = batch_edge(asked, parse_key=decimal_id, max_batch=2)
+    resolve_all = batch_resolver(edge)
+    context = Context()
+    first, second, one = await asyncio.gather(
+        resolve_all(context, ["1", "2", None, "1"], {}),
+        resolve_all(context, ["3", "2"], {}),
+        edge.load(context, "3"),
+    )
+    assert first == ["thing 1", "thing 2", None, "thing 1"]
+    assert second == ["thing 3", "thing 2"]
+    assert one == "thing 3"
+    assert asked == [["1", "2"], ["3"]]  # one tick, max_batch keys per call
+    assert await resolve_all(context, ["2", "3"], {}) == ["thing 2", "thing 3"]
+    assert len(asked) == 2
+
+
+async def test_a_whole_call_that_failed_is_not_cached() -> None:
+    asked: list[list[str]] = []
+
+    async def fetch(upstream: Any, keys: list[str], scope: CallScope) -> Mapping[str, str]:
+        asked.append(keys)
+        if len(asked) == 1:
+            raise UpstreamRejected("things", "GET /things", "400: no")
+        return {key: f"thing {key}" for key in keys}
+
+    edge: BatchEdge[str, str] = BatchEdge("things", service=SERVICE, fetch=fetch)
+    resolve_all = batch_resolver(edge)
+    context = Context()
+    failed = await resolve_all(context, ["1", "2"], {})
+    assert [type(value) for value in failed] == [UpstreamRejected, UpstreamRejected]
+    retried = await asyncio.gather(edge.load(context, "3"), edge.load(context, "1"))
+    assert list(retried) == ["thing 3", "thing 1"]
+    assert await resolve_all(context, ["1", "2"], {}) == ["thing 1", "thing 2"]
+    assert asked == [["1", "2"], ["3", "1"], ["2"]]
+
+
+async def test_a_cancelled_waiter_leaves_the_call_to_the_others() -> None:
+    asked: list[list[str]] = []
+    edge = batch_edge(asked)
+    resolve_all = batch_resolver(edge)
+    context = Context()
+    cancelled = asyncio.ensure_future(resolve_all(context, ["1"], {}))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    assert await resolve_all(context, ["1", "2"], {}) == ["thing 1", "thing 2"]
+    assert cancelled.cancelled()
+    assert await edge.load(context, "1") == "thing 1"
