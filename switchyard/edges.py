@@ -51,6 +51,7 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Annotated, Any, Generic, NamedTuple, Protocol, TypeVar
 
 import strawberry
+from aiodataloader import DataLoader
 
 from switchyard.connections import (
     CONNECTION_SIZE,
@@ -196,167 +197,36 @@ BatchLoad = Callable[[list[Any]], Awaitable[Sequence[Any]]]
 """A loader's batch function: a value (or an exception instance) for each key, in order."""
 
 
-class _Batch:
-    """Keys asked of a loader in one tick (at most ``max_batch``): one call, one future."""
+class Loader(DataLoader):  # type: ignore[misc]  # aiodataloader ships no types
+    """A request's cache and batching for one edge: aiodataloader's ``DataLoader``.
 
-    __slots__ = ("done", "error", "futures", "keys")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.keys: list[Any] = []
-        self.done: asyncio.Future[None] = loop.create_future()
-        self.error: BaseException | None = None
-        """Why the whole call failed (its keys are then not cached)."""
-        self.futures: dict[Any, asyncio.Future[Any]] | None = None
-        """A future per key for callers of ``Loader.load``."""
-
-
-def _settle_batch(batch: _Batch) -> None:
-    # A waiter cancelled with its request cancels the future it awaited: nothing to wake.
-    if not batch.done.done():
-        batch.done.set_result(None)
-
-
-class Loader:
-    """A request's cache and batching for one edge, as aiodataloader's ``DataLoader`` does it.
-
-    Keys asked in the same tick make one call per ``max_batch`` keys, dispatched two
-    ticks after the first (as ``DataLoader`` does, so the standard execution batches
-    alike); answers are cached per key, an exception instance included; a call that
-    fails as a whole caches nothing, and every key it was for fails with its error.
-    ``load_each`` waits on one future per call, not one per key.
+    Keys asked in the same tick make one call per ``max_batch`` keys; answers are
+    cached per key, an exception instance included; a call that fails as a whole
+    caches nothing. ``load_each`` asks many keys at once and waits once per call,
+    not through a gathered waiter per key (large operation: a tenth of its CPU).
     """
 
     def __init__(self, fetch: BatchLoad, max_batch: int) -> None:
-        self._fetch = fetch
-        self._max_batch = max(1, max_batch)
-        self._loop = asyncio.get_running_loop()
-        self._values: dict[Any, Any] = {}
-        """Answered keys: their value, or the exception their call gave for them."""
-        self._waiting: dict[Any, _Batch] = {}
-        self._queue: list[_Batch] = []
-        self._running: set[asyncio.Task[None]] = set()
-
-    def load(self, key: Any) -> asyncio.Future[Any]:
-        """A future of ``key``'s value (an exception answered for it is raised)."""
-        if key is None:
-            raise TypeError(
-                "The loader.load() function must be called with a value, but got: None."
-            )
-        future: asyncio.Future[Any]
-        batch = self._waiting.get(key)
-        if batch is None:
-            try:
-                value = self._values[key]
-            except KeyError:
-                batch = self._enqueue(key)
-            else:
-                future = self._loop.create_future()
-                if isinstance(value, Exception):
-                    future.set_exception(value)
-                else:
-                    future.set_result(value)
-                return future
-        futures = batch.futures
-        if futures is None:
-            futures = batch.futures = {}
-        found = futures.get(key)
-        if found is None:
-            found = futures[key] = self._loop.create_future()
-        return found
+        super().__init__(fetch, max_batch_size=max(1, max_batch), loop=asyncio.get_running_loop())
 
     async def load_each(self, keys: Sequence[Any]) -> list[Any]:
         """Each key's value (None for a None key, the exception where its call failed),
         every distinct key asked once."""
-        values = self._values
-        waiting = self._waiting
-        asked: list[tuple[Any, _Batch]] = []
-        for key in dict.fromkeys(keys):
-            if key is None or key in values:
-                continue
-            batch = waiting.get(key)
-            asked.append((key, self._enqueue(key) if batch is None else batch))
-        if not asked:
-            return [None if key is None else values[key] for key in keys]
-        found: dict[Any, Any] = {}
-        batches = list(dict.fromkeys(batch for _, batch in asked))
-        # Shielded: a waiter cancelled with its field leaves the call to the other waiters.
-        if len(batches) == 1:
-            await asyncio.shield(batches[0].done)
-        else:
-            await asyncio.shield(asyncio.gather(*(batch.done for batch in batches)))
-        for key, batch in asked:
-            found[key] = batch.error if batch.error is not None else values[key]
-        return [
-            None if key is None else found[key] if key in found else values[key] for key in keys
-        ]
+        futures = {key: self.load(key) for key in keys if key is not None}
+        for future in futures.values():
+            # The futures of one call are settled together: one wait per call. ``wait``
+            # neither raises a failed key's error nor, if this waiter is cancelled with
+            # its field, cancels the cached future other fields wait on.
+            if not future.done():
+                await asyncio.wait((future,))
+        return [None if key is None else _outcome(futures[key]) for key in keys]
 
-    def prime(self, key: Any, value: Any) -> None:
-        """Cache ``value`` for ``key`` unless it is answered or asked for already."""
-        if key not in self._values and key not in self._waiting:
-            self._values[key] = value
 
-    def _enqueue(self, key: Any) -> _Batch:
-        queue = self._queue
-        if not queue:
-            batch = _Batch(self._loop)
-            queue.append(batch)
-            self._loop.call_soon(self._loop.call_soon, self._dispatch)
-        else:
-            batch = queue[-1]
-            if len(batch.keys) >= self._max_batch:
-                batch = _Batch(self._loop)
-                queue.append(batch)
-        batch.keys.append(key)
-        self._waiting[key] = batch
-        return batch
-
-    def _dispatch(self) -> None:
-        # Two ticks after the first key, as DataLoader's call_soon(ensure_future, ...) is.
-        batches, self._queue = self._queue, []
-        for batch in batches:
-            task = self._loop.create_task(self._run(batch))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
-
-    async def _run(self, batch: _Batch) -> None:
-        keys = batch.keys
-        waiting = self._waiting
-        try:
-            values = list(await self._fetch(keys))
-            if len(values) != len(keys):
-                raise TypeError(
-                    f"a loader's batch function answered {len(values)} values for {len(keys)} keys"
-                )
-        except BaseException as error:
-            for key in keys:
-                if waiting.get(key) is batch:
-                    del waiting[key]
-            batch.error = error
-            for future in (batch.futures or {}).values():
-                if future.done():
-                    continue
-                if isinstance(error, Exception):
-                    future.set_exception(error)
-                else:
-                    future.cancel()
-            _settle_batch(batch)
-            if not isinstance(error, Exception):
-                raise
-            return
-        answered = self._values
-        for key, value in zip(keys, values, strict=True):
-            answered[key] = value
-            if waiting.get(key) is batch:
-                del waiting[key]
-        for key, future in (batch.futures or {}).items():
-            if future.done():
-                continue
-            value = answered[key]
-            if isinstance(value, Exception):
-                future.set_exception(value)
-            else:
-                future.set_result(value)
-        _settle_batch(batch)
+def _outcome(future: asyncio.Future[Any]) -> Any:
+    """A settled future's value, or its exception as a value."""
+    if future.cancelled():
+        return asyncio.CancelledError()
+    return future.exception() or future.result()
 
 
 class LoaderCache:
