@@ -366,6 +366,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
             if context.debug is not None or self.gateway.config.server.debug:
                 context.response.headers[EXECUTION_HEADER] = context.execution.value
         encoded = encode_within_limit(context, body, self.limits.max_response_bytes)
+        context.release()
         return EncodedBody(body, encoded)  # type: ignore[return-value]
 
 

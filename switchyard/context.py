@@ -91,3 +91,11 @@ class RequestContext:
     def loaders(self) -> LoaderCache:
         # Created on first use, inside the running event loop, for this request only.
         return LoaderCache(self.upstreams, self.scope, work=self.work)
+
+    def release(self) -> None:
+        """Drop the loaders once the answer is made. graphql-core's executor refers to
+        itself and to this context, so the request's objects are freed only by the
+        garbage collector; without the loaders that is a few dozen objects instead of
+        every record the upstreams answered (about 2,900 for the large benchmark query).
+        """
+        self.__dict__.pop("loaders", None)
