@@ -9,7 +9,6 @@ Health checks (``check``) are counted apart (``purpose="health"``).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -51,7 +50,7 @@ class InstrumentedTransport(Transport):
             )
             headers = trace_headers(span)
             if headers:
-                scope = dataclasses.replace(scope, headers={**scope.headers, **headers})
+                scope = scope.with_headers(headers)
         started = time.perf_counter()
         error: BaseException | None = None
         try:

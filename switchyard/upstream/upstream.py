@@ -4,7 +4,6 @@ around each call."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -80,7 +79,7 @@ class Upstream:
         forwarded = identity.headers(
             bearer_token=self._forward.bearer_token, identity=self._forward.identity_headers
         )
-        return dataclasses.replace(scope, headers={**scope.headers, **forwarded})
+        return scope.with_headers(forwarded)
 
     async def check(self, timeout: float) -> bool:
         return await self.transport.check(timeout)
