@@ -4,8 +4,9 @@
     python -m bench.versus /tmp/before [--rounds 2] [--concurrency 8]
 
 Starts the demo services and two gateway processes (the other checkout's code and
-this one's, the bench key's auth, coalescing and the upstream cache off here so
-neither shares calls between requests), sends the three operations of
+this one's, the bench key's auth, coalescing and the upstream cache off in both so
+neither shares calls between requests; ``--other-predates-sharing`` for a revision
+older than those settings, which then has neither), sends the three operations of
 ``bench/operations.py`` to both in one stream and prints each one's CPU per request
 and p50, and their ratio: ratios in one run, whatever else the machine does.
 """
@@ -46,12 +47,17 @@ def start(root: Path, config: str, port: int) -> GatewayProcess:
     return gateway
 
 
-async def versus(other: Path, rounds: int, concurrency: int) -> None:
+async def versus(other: Path, rounds: int, concurrency: int, *, other_shares: bool) -> None:
     ports = find_free_ports(len(SERVICE_NAMES) + 2)
     service_ports = {name: [port] for name, port in zip(SERVICE_NAMES, ports, strict=False)}
     with DemoPlatform(ports=service_ports) as platform:
         addresses = platform.addresses
-        before = start(other, gateway_toml(addresses, ports[-2], extra=auth_toml()), ports[-2])
+        before_upstream = "" if other_shares else NO_SHARING
+        before = start(
+            other,
+            gateway_toml(addresses, ports[-2], extra=auth_toml(), upstream=before_upstream),
+            ports[-2],
+        )
         after = start(
             HERE,
             gateway_toml(addresses, ports[-1], extra=auth_toml(), upstream=NO_SHARING),
@@ -90,8 +96,15 @@ def main() -> None:
     parser.add_argument("other", type=Path, help="a checkout of the other revision")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--other-predates-sharing",
+        action="store_true",
+        help="the other revision has no coalesce/cache settings (before commit 7d63c4a)",
+    )
     args = parser.parse_args()
-    asyncio.run(versus(args.other, args.rounds, args.concurrency))
+    asyncio.run(
+        versus(args.other, args.rounds, args.concurrency, other_shares=args.other_predates_sharing)
+    )
 
 
 if __name__ == "__main__":
