@@ -145,17 +145,11 @@ class OperationRunner:
         hooks: dict[str, list[Hook]],
         per_field: list[SchemaExtension],
     ) -> GraphQLExecutionResult | ExecutionResult:
-        operation = await _enter(hooks["on_operation"])
-        try:
+        async with _Stage(hooks["on_operation"]):
             refusal = await self._prepare(execution, hooks)
-            result = (
-                refusal if refusal is not None else await self._execute(execution, hooks, per_field)
-            )
-        except BaseException as error:
-            await _leave(operation, error)
-            raise
-        await _leave(operation, None)
-        return result
+            if refusal is not None:
+                return refusal
+            return await self._execute(execution, hooks, per_field)
 
     async def _prepare(
         self, execution: ExecutionContext, hooks: dict[str, list[Hook]]
@@ -163,34 +157,26 @@ class OperationRunner:
         """Parse, check the operation's type, validate; the errors that stop it, if any."""
         if not execution.query and execution.graphql_document is None:
             raise MissingQueryError
-        parsing = await _enter(hooks["on_parse"])
-        refusal: GraphQLExecutionResult | None = None
-        try:
-            if execution.graphql_document is None:
-                execution.graphql_document = strawberry_parse(execution)
-        except GraphQLError as error:
-            execution.pre_execution_errors = [error]
-            refusal = GraphQLExecutionResult(data=None, errors=[error])
-        except BaseException as error:
-            await _leave(parsing, error)
-            raise
-        await _leave(parsing, None)
-        if refusal is not None:
-            return refusal
+        async with _Stage(hooks["on_parse"]):
+            if execution.graphql_document is None:  # no unit parsed it: Strawberry's parse
+                assert execution.query is not None
+                try:
+                    execution.graphql_document = parse(execution.query, **execution.parse_options)
+                except GraphQLError as error:
+                    execution.pre_execution_errors = [error]
+        if execution.graphql_document is None:
+            return GraphQLExecutionResult(data=None, errors=execution.pre_execution_errors)
         try:
             operation_type = execution.operation_type
         except RuntimeError as error:
             raise CannotGetOperationTypeError(execution.operation_name) from error
         if operation_type not in execution.allowed_operations:
             raise InvalidOperationTypeError(operation_type)
-        validating = await _enter(hooks["on_validate"])
-        try:
+        async with _Stage(hooks["on_validate"]):
             if execution.validation_rules and execution.pre_execution_errors is None:
-                execution.pre_execution_errors = strawberry_validate(execution)
-        except BaseException as error:
-            await _leave(validating, error)
-            raise
-        await _leave(validating, None)
+                execution.pre_execution_errors = validate_document(
+                    self.graphql_schema, execution.graphql_document, execution.validation_rules
+                )
         if execution.pre_execution_errors:
             return GraphQLExecutionResult(data=None, errors=execution.pre_execution_errors)
         return None
@@ -201,8 +187,7 @@ class OperationRunner:
         hooks: dict[str, list[Hook]],
         per_field: list[SchemaExtension],
     ) -> GraphQLExecutionResult | ExecutionResult:
-        executing = await _enter(hooks["on_execute"])
-        try:
+        async with _Stage(hooks["on_execute"]):
             if not execution.result:
                 outcome = self.execute_function(
                     self.graphql_schema,
@@ -220,10 +205,6 @@ class OperationRunner:
                     outcome = await outcome
                 execution.result = outcome
             result = execution.result
-        except BaseException as error:
-            await _leave(executing, error)
-            raise
-        await _leave(executing, None)
         assert isinstance(result, GraphQLExecutionResult | ExecutionResult)
         return result
 
@@ -240,19 +221,21 @@ class OperationRunner:
         return data
 
 
-def strawberry_parse(execution: ExecutionContext) -> Any:
-    """Strawberry's own parse, for a schema whose units left the document unparsed."""
-    if not execution.query:
-        raise MissingQueryError
-    return parse(execution.query, **execution.parse_options)
+class _Stage:
+    """One stage's hooks around the code it wraps: entered in order, left in reverse.
+    An error raised inside is thrown into each hook and raised again, whatever they do."""
 
+    __slots__ = ("entered", "hooks")
 
-def strawberry_validate(execution: ExecutionContext) -> list[GraphQLError]:
-    """Strawberry's own validation, for a schema whose units did not validate."""
-    assert execution.graphql_document is not None
-    return validate_document(
-        execution.schema._schema, execution.graphql_document, execution.validation_rules
-    )
+    def __init__(self, hooks: list[Hook]) -> None:
+        self.hooks = hooks
+        self.entered: Entered = []
+
+    async def __aenter__(self) -> None:
+        self.entered = await _enter(self.hooks)
+
+    async def __aexit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        await _leave(self.entered, error)
 
 
 async def _enter(hooks: list[Hook]) -> Entered:
