@@ -42,14 +42,18 @@ def _plain_object(shape: Shape | None) -> bool:
     )
 
 
+def _escape(non_null: bool, indent: str, in_loop: bool) -> list[str]:
+    """A null reaching past the parent: a fill returns True; in a loop over parents the
+    parent is nulled already, and the loop goes on."""
+    return [] if in_loop else [f"{indent}if {non_null}:", f"{indent}    return True"]
+
+
 def _inline_objects(
     shape: Shape | None, index: int, key: str, names: dict[str, Any], in_loop: bool = False
 ) -> list[str]:
     """``elif`` branches completing an object, or a list of objects, without the generic
-    calls: the child selection's fill is called directly (what ``_complete_object`` does).
-
-    A null that reaches past the parent returns True from a fill; in a loop over parents
-    (``in_loop``) the parent is already nulled, and the loop goes on to the next one."""
+    calls: the child selection's fill is called directly (what ``_complete_object`` does);
+    ``in_loop``: inside a loop over parents (``_escape``)."""
     if shape is None:
         return []
     if _plain_object(shape):
@@ -61,9 +65,15 @@ def _inline_objects(
             f"            result[{key}] = child",
             f"            fill = C{index}.fill or ex._fill_of(C{index})",
             f"            at = (slot, result, {key}, {not shape.non_null})",
-            "            if fill(ex, value, child, at):",
-            f"                if {shape.non_null}:",
-            "                    pass" if in_loop else "                    return True",
+            *(
+                ["            fill(ex, value, child, at)"]
+                if in_loop
+                else [
+                    "            if fill(ex, value, child, at):",
+                    f"                if {shape.non_null}:",
+                    "                    return True",
+                ]
+            ),
         ]
     item = shape.item
     if shape.kind is ShapeKind.LIST and _plain_object(item):
@@ -79,10 +89,7 @@ def _inline_objects(
             "            for position, element in enumerate(value):",
             "                if element is None:",
             f"                    if ex._complete(I{index}, None, items, position, at, F{index}):",
-            f"                        if {shape.non_null}:",
-            "                            break"
-            if in_loop
-            else "                            return True",
+            *_escape(shape.non_null, "                        ", in_loop),
             "                        break",
             "                    continue",
             "                child = {}",
@@ -90,10 +97,7 @@ def _inline_objects(
             f"                here = (at, items, position, {not item.non_null})",
             "                if fill(ex, element, child, here):",
             f"                    if {item.non_null}:",
-            f"                        if {shape.non_null}:",
-            "                            break"
-            if in_loop
-            else "                            return True",
+            *_escape(shape.non_null, "                        ", in_loop),
             "                        break",
         ]
     return []
