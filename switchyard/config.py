@@ -30,6 +30,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveFloat,
+    PositiveInt,
     ValidationError,
     model_validator,
 )
@@ -55,6 +56,9 @@ DEFAULT_GRAPHQL_PATH = "/graphql"
 DEFAULT_REQUEST_TIMEOUT = 10.0
 DEFAULT_MAX_REQUEST_TIMEOUT = 60.0
 DEFAULT_SHUTDOWN_GRACE = 30.0
+DEFAULT_GC_THRESHOLD = (20_000, 10, 10)
+"""The youngest generation collected every 20,000 allocations instead of 700: the large
+operation with 32 in flight spends 12% less CPU (bench/README.md), RSS unchanged."""
 DEFAULT_KEEP_ALIVE = 75.0
 DEFAULT_DOCUMENT_CACHE_BYTES = 64 * 1024 * 1024
 CLI_VARIABLES = frozenset(
@@ -127,6 +131,11 @@ class ServerSettings(_Section):
         True,
         description="after start-up, keep start-up objects out of garbage collections "
         "(switchyard.app.freeze_startup_objects)",
+    )
+    gc_threshold: tuple[PositiveInt, PositiveInt, PositiveInt] | None = Field(
+        DEFAULT_GC_THRESHOLD,
+        description="after start-up, the garbage collector's thresholds (gc.set_threshold) "
+        "for the process; [700, 10, 10] are Python's",
     )
     execution: Literal["planned", "standard"] = Field(
         "planned",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections.abc import AsyncIterator
 
@@ -91,3 +92,18 @@ def test_debug_extensions_need_development_mode(platform: DemoPlatform) -> None:
     with pytest.raises(ConfigError) as error:
         validate_config(settings)
     assert str(error.value) == 'config: server: debug: debug = true needs mode = "development"'
+
+
+async def test_the_collector_thresholds_of_the_config_hold_once_the_gateway_is_started(
+    platform: DemoPlatform,
+) -> None:
+    settings = gateway_settings(platform.addresses)
+    settings["server"] = {**settings.get("server", {}), "gc_threshold": [12_345, 11, 12]}
+    before = gc.get_threshold()
+    try:
+        async with open_gateway(validate_config(settings)) as client:
+            assert gc.get_threshold() == (12_345, 11, 12)
+            answer = await query(client, "{ __typename }")
+            assert answer.json() == {"data": {"__typename": "Query"}}
+    finally:
+        gc.set_threshold(*before)

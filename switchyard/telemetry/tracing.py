@@ -90,12 +90,10 @@ class MemorySpans(SpanProcessor):
                 span.kind.value,
                 span.start_time,
                 span.end_time,
-                tuple(span.attributes.items()) if span.attributes else (),
+                _items(span._attributes),
                 tuple(
-                    (event.name, event.timestamp, tuple(event.attributes.items()))
-                    if event.attributes
-                    else (event.name, event.timestamp, ())
-                    for event in span.events
+                    (event.name, event.timestamp, _items(event.attributes))
+                    for event in span._events
                 ),
                 status.status_code.value,
                 status.description,
@@ -137,14 +135,16 @@ class MemorySpans(SpanProcessor):
 
 
 def _plain(context: SpanContext) -> _Context:
-    state = context.trace_state
-    return (
-        context.trace_id,
-        context.span_id,
-        context.is_remote,
-        int(context.trace_flags),
-        state.to_header() if state else "",
-    )
+    trace_id, span_id, remote, flags, state = context[:5]
+    return (trace_id, span_id, remote, int(flags), state.to_header() if state else "")
+
+
+def _items(attributes: Any) -> tuple[tuple[str, Any], ...]:
+    """A span's or event's attributes as pairs: the SDK's ``BoundedAttributes`` read
+    through its plain dict, for each of its items is otherwise a call under a lock."""
+    if not attributes:
+        return ()
+    return tuple(getattr(attributes, "_dict", attributes).items())
 
 
 def _context(plain: _Context) -> SpanContext:
