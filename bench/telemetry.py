@@ -1,6 +1,6 @@
 """What metrics and traces cost the gateway, for the large operation (bench/operations.py).
 
-    python -m bench.telemetry [--rounds 6] [--requests 60] [--concurrency 8]
+    python -m bench.telemetry [--rounds 6] [--requests 60] [--rps-requests 240] [--concurrency 8]
 
 Gateway processes over the same demo services, in two measurements per round, each
 round with fresh processes:
@@ -79,7 +79,7 @@ async def throughput(
         return requests / (time.perf_counter() - started)
 
 
-async def bench(rounds: int, requests: int, concurrency: int) -> None:
+async def bench(rounds: int, requests: int, concurrency: int, rps_requests: int) -> None:
     operation = OPERATIONS["large"]
     payload = operation.payload
     headers = {"X-Api-Key": BENCH_KEY}
@@ -88,7 +88,7 @@ async def bench(rounds: int, requests: int, concurrency: int) -> None:
     gateway_ports = ports[len(DEMO_UPSTREAMS) :]
     print(
         f"large operation; {rounds} rounds; CPU: {requests} requests per gateway interleaved;"
-        f" rps: off, on, off, on alone, {requests} requests each; {concurrency} in flight"
+        f" rps: off, on, off, on alone, {rps_requests} requests each; {concurrency} in flight"
     )
     cpu = dict.fromkeys(VARIANTS, 0.0)
     count = dict.fromkeys(VARIANTS, 0)
@@ -120,7 +120,7 @@ async def bench(rounds: int, requests: int, concurrency: int) -> None:
                     count[name] += len(result.latencies)
                 for name in ("off", "on", "off", "on"):
                     rps[name].append(
-                        await throughput(gateways[name], payload, requests, concurrency, headers)
+                        await throughput(gateways[name], payload, rps_requests, concurrency, headers)
                     )
             row = "  ".join(f"{name} {results[name].cpu_ms_per_request:6.2f}" for name in VARIANTS)
             print(
@@ -144,9 +144,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--requests", type=int, default=60)
+    parser.add_argument("--rps-requests", type=int, default=240)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
-    asyncio.run(bench(args.rounds, args.requests, args.concurrency))
+    asyncio.run(bench(args.rounds, args.requests, args.concurrency, args.rps_requests))
 
 
 if __name__ == "__main__":
