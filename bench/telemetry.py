@@ -120,7 +120,9 @@ async def bench(rounds: int, requests: int, concurrency: int, rps_requests: int)
                     count[name] += len(result.latencies)
                 for name in ("off", "on", "off", "on"):
                     rps[name].append(
-                        await throughput(gateways[name], payload, rps_requests, concurrency, headers)
+                        await throughput(
+                            gateways[name], payload, rps_requests, concurrency, headers
+                        )
                     )
             row = "  ".join(f"{name} {results[name].cpu_ms_per_request:6.2f}" for name in VARIANTS)
             print(
