@@ -1,6 +1,7 @@
 """What metrics and traces cost the gateway, for the large operation (bench/operations.py).
 
     python -m bench.telemetry [--rounds 6] [--requests 60] [--rps-requests 240] [--concurrency 8]
+                              [--breakdown]
 
 Gateway processes over the same demo services, in two measurements per round, each
 round with fresh processes:
@@ -14,6 +15,7 @@ round with fresh processes:
     control  the same as off: how far two identical gateways differ (the noise floor)
     on       metrics on + traces at sampling 1.0 to the in-memory exporter (1,000 spans kept)
     all      on + the access log (JSON lines, to /dev/null)
+    metrics  metrics alone, and traces  traces alone (``--breakdown``: CPU per request only)
 
 The target (issue 13) is at most 5% fewer requests per second with ``on`` than ``off``.
 """
@@ -48,6 +50,12 @@ TELEMETRY = {
     ),
 }
 TELEMETRY["control"] = TELEMETRY["off"]
+TELEMETRY["metrics"] = "[metrics]\nenabled = true\n[access_log]\nenabled = false\n"
+TELEMETRY["traces"] = (
+    "[metrics]\nenabled = false\n[access_log]\nenabled = false\n"
+    '[tracing]\nenabled = true\nsampling_ratio = 1.0\nexporter = "memory"\n'
+)
+BREAKDOWN = ("metrics", "traces")
 # The gateway compared with itself shares no upstream call: coalescing and the cache off.
 UPSTREAM = "coalesce = false\ncache = { enabled = false }"
 
@@ -79,19 +87,22 @@ async def throughput(
         return requests / (time.perf_counter() - started)
 
 
-async def bench(rounds: int, requests: int, concurrency: int, rps_requests: int) -> None:
+async def bench(
+    rounds: int, requests: int, concurrency: int, rps_requests: int, breakdown: bool
+) -> None:
+    variants = VARIANTS + BREAKDOWN if breakdown else VARIANTS
     operation = OPERATIONS["large"]
     payload = operation.payload
     headers = {"X-Api-Key": BENCH_KEY}
-    ports = find_free_ports(len(DEMO_UPSTREAMS) + len(VARIANTS))
+    ports = find_free_ports(len(DEMO_UPSTREAMS) + len(variants))
     service_ports = {name: [port] for name, port in zip(DEMO_UPSTREAMS, ports, strict=False)}
     gateway_ports = ports[len(DEMO_UPSTREAMS) :]
     print(
         f"large operation; {rounds} rounds; CPU: {requests} requests per gateway interleaved;"
         f" rps: off, on, off, on alone, {rps_requests} requests each; {concurrency} in flight"
     )
-    cpu = dict.fromkeys(VARIANTS, 0.0)
-    count = dict.fromkeys(VARIANTS, 0)
+    cpu = dict.fromkeys(variants, 0.0)
+    count = dict.fromkeys(variants, 0)
     rps: dict[str, list[float]] = {"off": [], "on": []}
     with DemoPlatform(ports=service_ports) as platform:
         for round_number in range(1, rounds + 1):
@@ -106,7 +117,7 @@ async def bench(rounds: int, requests: int, concurrency: int, rps_requests: int)
                     ),
                     port,
                 )
-                for name, port in zip(VARIANTS, gateway_ports, strict=True)
+                for name, port in zip(variants, gateway_ports, strict=True)
             }
             with gateway_processes(configs, stderr=subprocess.DEVNULL) as gateways:
                 results = await run_mixed_load(
@@ -124,7 +135,7 @@ async def bench(rounds: int, requests: int, concurrency: int, rps_requests: int)
                             gateways[name], payload, rps_requests, concurrency, headers
                         )
                     )
-            row = "  ".join(f"{name} {results[name].cpu_ms_per_request:6.2f}" for name in VARIANTS)
+            row = "  ".join(f"{name} {results[name].cpu_ms_per_request:6.2f}" for name in variants)
             print(
                 f"round {round_number}: CPU ms/req {row}   rps off {rps['off'][-2]:.1f}"
                 f" {rps['off'][-1]:.1f}  on {rps['on'][-2]:.1f} {rps['on'][-1]:.1f}",
@@ -132,7 +143,7 @@ async def bench(rounds: int, requests: int, concurrency: int, rps_requests: int)
             )
     base = cpu["off"] / count["off"] * 1000
     print(f"CPU per request: off {base:.2f} ms", end="")
-    for name in VARIANTS[1:]:
+    for name in variants[1:]:
         per_request = cpu[name] / count[name] * 1000
         print(f"   {name} {per_request:.2f} ms ({(per_request / base - 1) * 100:+.1f}%)", end="")
     print()
@@ -148,8 +159,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--rps-requests", type=int, default=240)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also metrics alone and traces alone (CPU)"
+    )
     args = parser.parse_args()
-    asyncio.run(bench(args.rounds, args.requests, args.concurrency, args.rps_requests))
+    asyncio.run(
+        bench(args.rounds, args.requests, args.concurrency, args.rps_requests, args.breakdown)
+    )
 
 
 if __name__ == "__main__":

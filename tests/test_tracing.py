@@ -151,3 +151,28 @@ async def test_the_in_memory_exporter_keeps_only_the_most_recent_spans(
     for call in calls:
         assert call.kind is SpanKind.CLIENT
         assert call.parent is not None and call.parent.span_id == operation.context.span_id
+
+
+def test_a_call_that_ends_after_its_request_was_written_is_still_its_child() -> None:
+    from switchyard.telemetry.settings import TracingSettings
+    from switchyard.telemetry.tracing import CURRENT_TRACE, Tracing
+
+    tracing = Tracing(TracingSettings(enabled=True, exporter="memory", sampling_ratio=1.0))
+    request = tracing.start_request({"headers": []}, {"url.path": "/graphql"})
+    on_time = tracing.start_call("catalog", "#0", "products", ("products", 2))
+    late = tracing.start_call("reviews", "#0", "reviews", None)
+    tracing.end_call(on_time, None)
+    tracing.end_request(request, {"graphql.operation.type": "query"}, failed=False)
+    assert CURRENT_TRACE.get() is None
+    tracing.end_call(late, TimeoutError())
+
+    first_call, operation, late_call = tracing.finished()
+    assert operation.name == "query anonymous" and operation.kind is SpanKind.SERVER
+    assert operation.context.span_id == request.context.span_id
+    for call, started in ((first_call, on_time), (late_call, late)):
+        assert call.parent is not None and call.parent.span_id == operation.context.span_id
+        assert call.context.trace_id == operation.context.trace_id
+        assert call.context.span_id == started.context.span_id  # the id its upstream was sent
+        assert f"{call.context.span_id:016x}" in started.headers()["traceparent"]
+    assert first_call.attributes is not None and first_call.attributes["switchyard.batch.size"] == 2
+    assert late_call.status.status_code.name == "ERROR"

@@ -82,7 +82,5 @@ class ExecuteMarker(SchemaExtension):
 
 
 def _stage_event(record: RequestTelemetry | None, name: str, started: int) -> None:
-    span = None if record is None else record.span
-    if span is not None and span.is_recording():
-        duration = round((time.time_ns() - started) / 1e6, 3)
-        span.add_event(name, {"duration_ms": duration}, timestamp=started)
+    if record is not None and record.trace is not None:
+        record.trace.stage(name, started)

@@ -13,11 +13,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.trace import Status, StatusCode
-
 from switchyard.telemetry.metrics import GatewayMetrics
-from switchyard.telemetry.record import BATCH
-from switchyard.telemetry.tracing import Tracing, trace_headers
+from switchyard.telemetry.record import BATCH, CURRENT
+from switchyard.telemetry.tracing import Tracing
 from switchyard.upstream.call import CallScope, UpstreamRequest
 from switchyard.upstream.kinds import TransportFactory
 from switchyard.upstream.settings import UpstreamSettings
@@ -43,12 +41,12 @@ class InstrumentedTransport(Transport):
         self.tracing = tracing
 
     async def handle(self, request: UpstreamRequest, scope: CallScope) -> Any:
-        span = None
+        traced = None
         if self.tracing is not None:
-            span = self.tracing.call_span(
+            traced = self.tracing.start_call(
                 self.upstream, self.instance, request.operation, BATCH.get()
             )
-            headers = trace_headers(span)
+            headers = traced.headers()
             if headers:
                 scope = scope.with_headers(headers)
         started = time.perf_counter()
@@ -60,13 +58,14 @@ class InstrumentedTransport(Transport):
             raise
         finally:
             if self.metrics is not None:
-                self.metrics.upstream_call(
-                    self.upstream, self.instance, time.perf_counter() - started, error
-                )
-            if span is not None:
-                if error is not None:
-                    span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-                span.end()
+                seconds = time.perf_counter() - started
+                record = CURRENT.get()
+                if record is None or record.finished:
+                    self.metrics.upstream_call(self.upstream, self.instance, seconds, error)
+                else:  # told with the request's series (see RequestTelemetry)
+                    record.calls.append((self.upstream, self.instance, seconds, error))
+            if traced is not None:
+                self.tracing.end_call(traced, error)  # type: ignore[union-attr]
 
     async def check(self, timeout: float) -> bool:
         healthy = await self.inner.check(timeout)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from switchyard.telemetry.record import RequestTelemetry
+from switchyard.telemetry.record import CURRENT, RequestTelemetry
 
 if TYPE_CHECKING:
     from switchyard.telemetry.gateway import Telemetry
@@ -56,29 +56,30 @@ class TelemetryMiddleware:
                 body.append(message.get("body", b""))
             await send(message)
 
-        span = token = None
+        traced = None
         if self.tracing is not None:
-            span, token = self.tracing.start_request(
+            traced = self.tracing.start_request(
                 scope, {"http.request.method": scope["method"], "url.path": scope["path"]}
             )
-            record.span = span
+            record.trace = traced
         if metrics is not None:
             metrics.in_flight.inc()
+        current = CURRENT.set(record)
         try:
             await self.app(scope, receive, observed_send)
         finally:
             seconds = time.perf_counter() - started
+            CURRENT.reset(current)
             if metrics is not None:
                 metrics.in_flight.dec()
             if body is not None:
                 _read_codes(record, b"".join(body))
             request_id = state.get("request_id", "-")
             trace_id = None
-            if span is not None:
-                context = span.get_span_context()
-                trace_id = f"{context.trace_id:032x}" if context.is_valid else None
+            if traced is not None:
+                trace_id = f"{traced.context.trace_id:032x}"
                 self.tracing.end_request(  # type: ignore[union-attr]
-                    span, token, _span_attributes(record, status, request_id), status >= 500
+                    traced, _span_attributes(record, status, request_id), status >= 500
                 )
             if metrics is not None:
                 metrics.request_finished(record, status, seconds)

@@ -2,40 +2,53 @@
 upstream call (``switchyard.batch.size`` when a loader made it), and W3C trace context
 sent to every upstream: REST as headers, gRPC as metadata.
 
-The operation's span is the current span while the request runs, so the calls its
-loaders make are its children; its stages (``parse``, ``validate``, ``cost``,
-``execute``) are events on it, with their durations. No span per resolver. The provider
-belongs to the gateway, not the process (``trace.set_tracer_provider`` is not called).
+A request's trace is written when the request ends. While it runs, its ids are chosen
+and sampled with the SDK's sampler and id generator, every call it makes sends a
+``traceparent`` naming the span id chosen for that call, and the calls' times and
+outcomes are kept as plain values (``RequestTrace``). At the end the finished spans
+(the SDK's ``ReadableSpan``, what its processors and exporters take) go to the span
+processor: the calls', then the operation's with its stage events (``parse``,
+``validate``, ``cost``, ``execute``). The SDK's ``Tracer`` is not used on this path:
+its live spans (a lock, attribute cleaning and limits per span, each attribute copied
+twice) made tracing at sampling 1.0 cost about 7% of the large operation's CPU; the
+attributes written here are a fixed set of plain values. A call that ends after its
+request's trace was written gets its span at once. No span per resolver.
+
+While the request runs, the current OpenTelemetry span is the operation's (not
+recording, its ids only), so spans other instrumentations make are its children.
+``trace.set_tracer_provider`` is not called: the tracing belongs to the gateway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SimpleSpanProcessor,
     SpanExporter,
 )
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
-    Span,
+    NonRecordingSpan,
     SpanContext,
     SpanKind,
     Status,
     StatusCode,
     TraceFlags,
-    TraceState,
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -44,150 +57,163 @@ from switchyard.telemetry.settings import TracingSettings
 logger = logging.getLogger("switchyard.tracing")
 _PROPAGATOR = TraceContextTextMapPropagator()
 _EMPTY = otel_context.Context()
+_SAMPLED = int(TraceFlags.SAMPLED)
+_RANDOM_TRACE_ID = int(TraceFlags.RANDOM_TRACE_ID)
+_UNSET = Status(StatusCode.UNSET)
+_ERROR = Status(StatusCode.ERROR)
 
-
-_Context = tuple[int, int, bool, int, str]
-"""A span context as plain data: trace id, span id, remote, flags, ``tracestate``."""
-_Kept = tuple[
-    str,  # name
-    _Context,
-    _Context | None,  # parent
-    int,  # kind
-    int | None,  # start (ns)
-    int | None,  # end (ns)
-    tuple[tuple[str, Any], ...],  # attributes
-    tuple[tuple[str, int, tuple[tuple[str, Any], ...]], ...],  # events
-    int,  # status code
-    str | None,  # status description
-]
+CURRENT_TRACE: ContextVar[RequestTrace | None] = ContextVar("switchyard_trace", default=None)
+"""The trace of the request being answered, for the calls it makes."""
 
 
 class MemorySpans(SpanProcessor):
     """``exporter = "memory"``: the last ``max_spans`` finished spans, older ones dropped.
 
-    Each is kept as tuples of ids, names and attribute values, which the garbage
-    collector stops tracking, and made a ``ReadableSpan`` again when asked for. Kept
-    as the SDK's objects (about 24 tracked objects a span), unbounded as the SDK's
-    ``InMemorySpanExporter`` keeps them, every collection of the oldest generation
-    walked them all: the large operation's CPU grew by a fifth within a few thousand
-    requests, and 1,000 spans kept that way still cost it about 8%.
+    The spans ``Tracing`` writes hold plain values (their attributes are dicts of strings
+    and numbers, which the garbage collector does not track): about two tracked objects a
+    call's span, seven the operation's. The SDK's own live spans, kept as its
+    ``InMemorySpanExporter`` keeps them (about 24 tracked objects each, unbounded), had
+    every collection of the oldest generation walk them all: the large operation's CPU
+    grew by a fifth within a few thousand requests.
     """
 
     def __init__(self, max_spans: int) -> None:
-        self.kept: deque[_Kept] = deque(maxlen=max_spans)
-        self.resource: Resource | None = None
-        self.scope: InstrumentationScope | None = None
+        self.kept: deque[ReadableSpan] = deque(maxlen=max_spans)
 
     def on_end(self, span: ReadableSpan) -> None:
-        if self.resource is None:
-            self.resource, self.scope = span.resource, span.instrumentation_scope
-        context, parent, status = span.context, span.parent, span.status
-        self.kept.append(
-            (
-                span.name,
-                _plain(context),
-                None if parent is None else _plain(parent),
-                span.kind.value,
-                span.start_time,
-                span.end_time,
-                _items(span._attributes),
-                tuple(
-                    (event.name, event.timestamp, _items(event.attributes))
-                    for event in span._events
-                ),
-                status.status_code.value,
-                status.description,
-            )
-        )
+        self.kept.append(span)
 
     def spans(self) -> list[ReadableSpan]:
         """The spans kept, oldest first."""
-        return [
-            ReadableSpan(
-                name=name,
-                context=_context(context),
-                parent=None if parent is None else _context(parent),
-                resource=self.resource,
-                attributes=dict(attributes),
-                events=[
-                    Event(e_name, dict(e_attributes), e_time)
-                    for e_name, e_time, e_attributes in events
-                ],
-                kind=SpanKind(kind),
-                status=Status(StatusCode(code), description),
-                start_time=start,
-                end_time=end,
-                instrumentation_scope=self.scope,
-            )
-            for (
-                name,
-                context,
-                parent,
-                kind,
-                start,
-                end,
-                attributes,
-                events,
-                code,
-                description,
-            ) in list(self.kept)
-        ]
+        return list(self.kept)
 
 
-def _plain(context: SpanContext) -> _Context:
-    trace_id, span_id, remote, flags, state = context[:5]
-    return (trace_id, span_id, remote, int(flags), state.to_header() if state else "")
+class RequestTrace:
+    """One request's trace while it runs: its ids, and its stages and calls as plain values."""
 
-
-def _items(attributes: Any) -> tuple[tuple[str, Any], ...]:
-    """A span's or event's attributes as pairs: the SDK's ``BoundedAttributes`` read
-    through its plain dict, for each of its items is otherwise a call under a lock."""
-    if not attributes:
-        return ()
-    return tuple(getattr(attributes, "_dict", attributes).items())
-
-
-def _context(plain: _Context) -> SpanContext:
-    trace_id, span_id, remote, flags, state = plain
-    return SpanContext(
-        trace_id,
-        span_id,
-        remote,
-        TraceFlags(flags),
-        TraceState.from_header([state]) if state else None,
+    __slots__ = (
+        "attributes",
+        "calls",
+        "context",
+        "context_token",
+        "events",
+        "header_parts",
+        "parent",
+        "recording",
+        "remote_parent",
+        "start",
+        "token",
+        "written",
     )
+
+    def __init__(
+        self,
+        context: SpanContext,
+        parent: otel_context.Context,
+        remote_parent: SpanContext | None,
+        attributes: dict[str, Any],
+    ) -> None:
+        self.context = context
+        """The operation span's ids."""
+        self.parent = parent
+        self.remote_parent = remote_parent
+        """The client's span, when its trace is continued."""
+        self.recording = context.trace_flags.sampled
+        state = context.trace_state
+        self.header_parts = (
+            f"00-{context.trace_id:032x}-",
+            f"-{int(context.trace_flags):02x}",
+            state.to_header() if state else None,
+        )
+        """``traceparent`` around a call's span id, and ``tracestate``: the same for each call."""
+        self.attributes = attributes
+        self.start = time.time_ns()
+        self.events: list[tuple[str, int, float]] = []
+        """``(stage, start, duration_ms)``"""
+        self.calls: list[UpstreamCallTrace] = []
+        self.written = False
+        self.token: object = None
+        self.context_token: object = None
+
+    def stage(self, name: str, started: int) -> None:
+        """Stage ``name`` begun at ``started`` (``time.time_ns()``) ends now."""
+        if self.recording:
+            self.events.append((name, started, round((time.time_ns() - started) / 1e6, 3)))
+
+
+class UpstreamCallTrace:
+    """One upstream call's span: its ids at once (for ``headers``), the rest when written."""
+
+    __slots__ = (
+        "batch",
+        "context",
+        "end",
+        "error",
+        "instance",
+        "operation",
+        "request",
+        "start",
+        "upstream",
+    )
+
+    def __init__(
+        self,
+        request: RequestTrace | None,
+        context: SpanContext,
+        upstream: str,
+        instance: str,
+        operation: str,
+        batch: tuple[str, int] | None,
+    ) -> None:
+        self.request = request
+        self.context = context
+        self.upstream = upstream
+        self.instance = instance
+        self.operation = operation
+        self.batch = batch
+        self.start = time.time_ns()
+        self.end: int | None = None
+        self.error: str | None = None
+        """The type of the error the call ended with (no traceback kept)."""
+
+    def headers(self) -> dict[str, str]:
+        """``traceparent`` (and ``tracestate``) naming this call's span as the parent."""
+        if self.request is None:
+            return trace_headers(self.context)
+        prefix, flags, state = self.request.header_parts
+        headers = {"traceparent": f"{prefix}{self.context.span_id:016x}{flags}"}
+        if state:
+            headers["tracestate"] = state
+        return headers
 
 
 class Tracing:
-    """The gateway's tracer, its sampler and its exporter."""
+    """The gateway's sampler, id generator and span processor (its exporter)."""
 
     def __init__(self, settings: TracingSettings) -> None:
         self.settings = settings
-        self.provider = TracerProvider(
-            sampler=ParentBased(TraceIdRatioBased(settings.sampling_ratio)),
-            resource=Resource.create({"service.name": settings.service_name}),
-        )
+        self.sampler = ParentBased(TraceIdRatioBased(settings.sampling_ratio))
+        self.sample_all = settings.sampling_ratio >= 1.0
+        self.ids = RandomIdGenerator()
+        self.resource = Resource.create({"service.name": settings.service_name})
+        self.scope = InstrumentationScope("switchyard")
         self.memory: MemorySpans | None = None
+        self.processor: SpanProcessor | None = None
         if settings.exporter == "memory":
-            self.memory = MemorySpans(settings.memory_max_spans)
-            self.provider.add_span_processor(self.memory)
+            self.processor = self.memory = MemorySpans(settings.memory_max_spans)
         else:
             exporter = _exporter(settings)
             if exporter is not None:
                 # To the console at once; to a collector in batches, by a thread.
-                processor = (
+                self.processor = (
                     SimpleSpanProcessor(exporter)
                     if isinstance(exporter, ConsoleSpanExporter)
                     else BatchSpanProcessor(exporter)
                 )
-                self.provider.add_span_processor(processor)
-        self.tracer = self.provider.get_tracer("switchyard")
         self.accept_incoming = settings.accept_incoming
 
-    def start_request(
-        self, scope: Mapping[str, Any], attributes: dict[str, Any]
-    ) -> tuple[Span, object]:
-        """The operation's span, made current; ``end_request`` with the token ends it."""
+    def start_request(self, scope: Mapping[str, Any], attributes: dict[str, Any]) -> RequestTrace:
+        """The request's trace, begun: its ids chosen and sampled; ``end_request`` writes it."""
         parent = _EMPTY
         if self.accept_incoming:
             carrier = {
@@ -197,51 +223,143 @@ class Tracing:
             }
             if carrier:
                 parent = _PROPAGATOR.extract(carrier)
-        span = self.tracer.start_span(
-            "graphql", context=parent, kind=SpanKind.SERVER, attributes=attributes
+        remote = trace.get_current_span(parent).get_span_context() if parent else None
+        if remote is not None and not remote.is_valid:
+            remote = None
+        request = RequestTrace(
+            self._new_context(parent, remote, "graphql", SpanKind.SERVER, attributes),
+            parent,
+            remote,
+            attributes,
         )
-        token = otel_context.attach(trace.set_span_in_context(span, parent))
-        return span, token
+        request.context_token = otel_context.attach(
+            trace.set_span_in_context(NonRecordingSpan(request.context), parent)
+        )
+        request.token = CURRENT_TRACE.set(request)
+        return request
 
-    @staticmethod
-    def end_request(span: Span, token: object, attributes: dict[str, Any], failed: bool) -> None:
-        otel_context.detach(token)  # type: ignore[arg-type]
-        if span.is_recording():
-            name = attributes.get("graphql.operation.name") or "anonymous"
-            kind = attributes.get("graphql.operation.type")
-            span.update_name(f"{kind} {name}" if kind else "graphql")
-            span.set_attributes(attributes)
-            if failed:
-                span.set_status(Status(StatusCode.ERROR))
-        span.end()
+    def end_request(self, request: RequestTrace, attributes: dict[str, Any], failed: bool) -> None:
+        """Writes the request's trace (see the module's docs)."""
+        CURRENT_TRACE.reset(request.token)  # type: ignore[arg-type]
+        otel_context.detach(request.context_token)  # type: ignore[arg-type]
+        request.written = True
+        processor = self.processor
+        if processor is None or not request.context.trace_flags.sampled:
+            return
+        for call in request.calls:
+            processor.on_end(self._call_span(call, request.context))
+        request.calls.clear()
+        name = attributes.get("graphql.operation.name") or "anonymous"
+        kind = attributes.get("graphql.operation.type")
+        processor.on_end(
+            ReadableSpan(
+                name=f"{kind} {name}" if kind else "graphql",
+                context=request.context,
+                parent=request.remote_parent,
+                resource=self.resource,
+                attributes={**request.attributes, **attributes},
+                events=[
+                    Event(stage, {"duration_ms": duration}, started)
+                    for stage, started, duration in request.events
+                ],
+                kind=SpanKind.SERVER,
+                status=_ERROR if failed else _UNSET,
+                start_time=request.start,
+                end_time=time.time_ns(),
+                instrumentation_scope=self.scope,
+            )
+        )
 
-    def call_span(
+    def start_call(
         self, upstream: str, instance: str, operation: str, batch: tuple[str, int] | None
-    ) -> Span:
-        """A child span of the current (operation's) span for one upstream call."""
+    ) -> UpstreamCallTrace:
+        """One upstream call of the current request (outside any: a trace of its own)."""
+        request = CURRENT_TRACE.get()
+        if request is None:
+            context = self._new_context(_EMPTY, None, upstream, SpanKind.CLIENT, None)
+        else:
+            parent = request.context
+            context = SpanContext(
+                parent.trace_id,
+                self.ids.generate_span_id(),
+                False,
+                parent.trace_flags,
+                parent.trace_state,
+            )
+        return UpstreamCallTrace(request, context, upstream, instance, operation, batch)
+
+    def end_call(self, call: UpstreamCallTrace, error: BaseException | None) -> None:
+        if self.processor is None or not call.context.trace_flags.sampled:
+            return
+        call.end = time.time_ns()
+        call.error = None if error is None else type(error).__name__
+        request = call.request
+        if request is not None and not request.written:
+            request.calls.append(call)
+        else:  # the request's trace is written, or there is none: this call's span now
+            self.processor.on_end(
+                self._call_span(call, None if request is None else request.context)
+            )
+
+    def _new_context(
+        self,
+        parent: otel_context.Context,
+        remote: SpanContext | None,
+        name: str,
+        kind: SpanKind,
+        attributes: dict[str, Any] | None,
+    ) -> SpanContext:
+        """A new span's ids under ``remote`` (a client's span, in ``parent``) or a new trace,
+        sampled as the SDK's ``Tracer.start_span`` samples."""
+        if remote is None:
+            trace_id, random_id = self.ids.generate_trace_id(), self.ids.is_trace_id_random()
+            if self.sample_all:  # the ratio sampler's answer for every trace id at 1.0
+                flags = _SAMPLED | (_RANDOM_TRACE_ID if random_id else 0)
+                return SpanContext(trace_id, self.ids.generate_span_id(), False, TraceFlags(flags))
+        else:
+            trace_id, random_id = remote.trace_id, remote.trace_flags.random_trace_id
+        sampling = self.sampler.should_sample(parent, trace_id, name, kind, attributes)
+        flags = _SAMPLED if sampling.decision is Decision.RECORD_AND_SAMPLE else 0
+        if random_id:
+            flags |= _RANDOM_TRACE_ID
+        return SpanContext(
+            trace_id, self.ids.generate_span_id(), False, TraceFlags(flags), sampling.trace_state
+        )
+
+    def _call_span(self, call: UpstreamCallTrace, parent: SpanContext | None) -> ReadableSpan:
         attributes: dict[str, str | int] = {
-            "switchyard.upstream": upstream,
-            "switchyard.instance": instance,
+            "switchyard.upstream": call.upstream,
+            "switchyard.instance": call.instance,
         }
-        if batch is not None:
-            attributes["switchyard.batch.loader"] = batch[0]
-            attributes["switchyard.batch.size"] = batch[1]
-        return self.tracer.start_span(
-            f"{upstream} {operation}", kind=SpanKind.CLIENT, attributes=attributes
+        if call.batch is not None:
+            attributes["switchyard.batch.loader"] = call.batch[0]
+            attributes["switchyard.batch.size"] = call.batch[1]
+        error = call.error
+        return ReadableSpan(
+            name=f"{call.upstream} {call.operation}",
+            context=call.context,
+            parent=parent,
+            resource=self.resource,
+            attributes=attributes,
+            kind=SpanKind.CLIENT,
+            status=_UNSET if error is None else Status(StatusCode.ERROR, error),
+            start_time=call.start,
+            end_time=call.end,
+            instrumentation_scope=self.scope,
         )
 
     async def aclose(self) -> None:
         # Flushes what is queued for export: a thread, so a slow collector holds no request.
-        await asyncio.to_thread(self.provider.shutdown)
+        if self.processor is not None:
+            await asyncio.to_thread(self.processor.shutdown)
 
     def finished(self) -> list[ReadableSpan]:
         """The spans kept so far, oldest first, with the in-memory exporter (tests, demos)."""
         return [] if self.memory is None else self.memory.spans()
 
 
-def trace_headers(span: Span) -> dict[str, str]:
-    """``traceparent`` (and ``tracestate``) naming ``span`` as the parent of what it calls."""
-    context = span.get_span_context()
+def trace_headers(context: SpanContext) -> dict[str, str]:
+    """``traceparent`` (and ``tracestate``) naming ``context`` as the parent of what it calls."""
     if not context.is_valid:
         return {}
     headers = {
