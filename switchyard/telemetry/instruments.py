@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from switchyard.telemetry.metrics import GatewayMetrics
-from switchyard.telemetry.record import BATCH, CURRENT
+from switchyard.telemetry.record import BATCH
 from switchyard.telemetry.tracing import Tracing
 from switchyard.upstream.call import CallScope, UpstreamRequest
 from switchyard.upstream.kinds import TransportFactory
@@ -58,12 +58,9 @@ class InstrumentedTransport(Transport):
             raise
         finally:
             if self.metrics is not None:
-                seconds = time.perf_counter() - started
-                record = CURRENT.get()
-                if record is None or record.finished:
-                    self.metrics.upstream_call(self.upstream, self.instance, seconds, error)
-                else:  # told with the request's series (see RequestTelemetry)
-                    record.calls.append((self.upstream, self.instance, seconds, error))
+                self.metrics.upstream_call(
+                    self.upstream, self.instance, time.perf_counter() - started, error
+                )
             if traced is not None:
                 self.tracing.end_call(traced, error)  # type: ignore[union-attr]
 

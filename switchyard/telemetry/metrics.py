@@ -182,12 +182,6 @@ class GatewayMetrics:
     # -- per request -------------------------------------------------------------------
 
     def request_finished(self, record: RequestTelemetry, status: int, seconds: float) -> None:
-        """The request's series, and its upstream calls' (``RequestTelemetry``'s docs)."""
-        record.finished = True
-        for call in record.calls:
-            self.upstream_call(*call)
-        for loader, size in record.batch_sizes:
-            self.batch(loader, size)
         operation_type = record.operation_type or "unknown"
         operation = self.operations.label(
             record.operation_name, executed=record.operation_type is not None

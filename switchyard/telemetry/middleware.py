@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from switchyard.telemetry.record import CURRENT, RequestTelemetry
+from switchyard.telemetry.record import RequestTelemetry
 
 if TYPE_CHECKING:
     from switchyard.telemetry.gateway import Telemetry
@@ -64,12 +64,10 @@ class TelemetryMiddleware:
             record.trace = traced
         if metrics is not None:
             metrics.in_flight.inc()
-        current = CURRENT.set(record)
         try:
             await self.app(scope, receive, observed_send)
         finally:
             seconds = time.perf_counter() - started
-            CURRENT.reset(current)
             if metrics is not None:
                 metrics.in_flight.dec()
             if body is not None:

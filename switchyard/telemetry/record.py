@@ -7,13 +7,7 @@ codes; every upstream call reports to it (it is a ``CallObserver``). At the end
 the middleware hands it to the metrics and the access log.
 
 ``BATCH`` is how a loader's batch size reaches the call it makes: the edges set
-it around their fetch, the metrics and the call's span read it. ``CURRENT`` is the
-record of the request being answered, for the transports' observations.
-
-What each upstream call tells the metrics (its outcome, time and batch size) is kept
-on the record as plain values and told to the metrics at once when the request ends
-(``calls``, ``batch_sizes``): about a fifth of what the metrics cost a request went
-otherwise (prometheus-client's code out of the processor's caches between calls).
+it around their fetch, the metrics and the call's span read it.
 """
 
 from __future__ import annotations
@@ -29,8 +23,6 @@ if TYPE_CHECKING:
 
 BATCH: ContextVar[tuple[str, int] | None] = ContextVar("switchyard_batch", default=None)
 """``(loader name, keys)`` of the batch whose upstream call is being made, if any."""
-CURRENT: ContextVar[RequestTelemetry | None] = ContextVar("switchyard_telemetry", default=None)
-"""The telemetry record of the request being answered."""
 
 
 class _Observer(Protocol):
@@ -43,20 +35,13 @@ class BatchObserver(Protocol):
     def batch(self, loader: str, size: int) -> None: ...
 
 
-UpstreamCall = tuple[str, str, float, BaseException | None]
-"""An upstream call as the metrics count it: upstream, instance, seconds, error."""
-
-
 class RequestTelemetry:
     """One request's telemetry record (see the module's docs)."""
 
     __slots__ = (
-        "batch_sizes",
         "batches",
-        "calls",
         "context",
         "error_codes",
-        "finished",
         "limits",
         "operation_name",
         "operation_type",
@@ -85,12 +70,6 @@ class RequestTelemetry:
         self.stage: tuple[str, int] | None = None
         """The stage begun and when (``time.time_ns()``): ``cost``, then ``execute``."""
         self.then: _Observer | None = None
-        self.calls: list[UpstreamCall] = []
-        """The upstream calls made for the request, until the metrics are told."""
-        self.batch_sizes: list[tuple[str, int]] = []
-        """``(loader, keys)`` of each call a loader made, until the metrics are told."""
-        self.finished = False
-        """The metrics were told: what happens later is told at once."""
 
     def release(self) -> None:
         """Drops what the record refers to, once the request is told: the context refers
@@ -100,7 +79,6 @@ class RequestTelemetry:
         self.context = None
         self.trace = None
         self.then = None
-        self.calls.clear()  # errors, whose tracebacks refer to frames that refer to this
 
     def observing(self, then: _Observer | None) -> RequestTelemetry:
         """This record as the request's call observer, telling ``then`` too."""
@@ -116,10 +94,7 @@ class RequestTelemetry:
         if self.batches is not None:
             batch = BATCH.get()
             if batch is not None:
-                if self.finished:
-                    self.batches.batch(*batch)
-                else:
-                    self.batch_sizes.append(batch)
+                self.batches.batch(*batch)
         if self.then is not None:
             self.then.call_finished(upstream, operation, seconds, error)
 
