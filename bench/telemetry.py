@@ -162,7 +162,13 @@ def main() -> None:
     parser.add_argument(
         "--breakdown", action="store_true", help="also metrics alone and traces alone (CPU)"
     )
+    parser.add_argument(
+        "--print-config", choices=list(TELEMETRY), help="print a variant's TOML and exit"
+    )
     args = parser.parse_args()
+    if args.print_config:
+        print(TELEMETRY[args.print_config], end="")
+        return
     asyncio.run(
         bench(args.rounds, args.requests, args.concurrency, args.rps_requests, args.breakdown)
     )

@@ -2,6 +2,7 @@
 
     git worktree add /tmp/before <rev>
     python -m bench.versus /tmp/before [--rounds 2] [--concurrency 8]
+                           [--operations small medium large] [--extra TOML]
 
 Starts the demo services and two gateway processes (the other checkout's code and
 this one's, the bench key's auth, coalescing and the upstream cache off in both so
@@ -9,6 +10,8 @@ neither shares calls between requests; ``--other-predates-sharing`` for a revisi
 older than those settings, which then has neither), sends the three operations of
 ``bench/operations.py`` to both in one stream and prints each one's CPU per request
 and p50, and their ratio: ratios in one run, whatever else the machine does.
+``--extra`` adds TOML tables to both configs, e.g. ``--extra "$(python -m
+bench.telemetry --print-config on)"`` compares the two with metrics and traces on.
 """
 
 from __future__ import annotations
@@ -47,7 +50,15 @@ def start(root: Path, config: str, port: int) -> GatewayProcess:
     return gateway
 
 
-async def versus(other: Path, rounds: int, concurrency: int, *, other_shares: bool) -> None:
+async def versus(
+    other: Path,
+    rounds: int,
+    concurrency: int,
+    *,
+    other_shares: bool,
+    operations: list[str],
+    extra: str,
+) -> None:
     ports = find_free_ports(len(SERVICE_NAMES) + 2)
     service_ports = {name: [port] for name, port in zip(SERVICE_NAMES, ports, strict=False)}
     with DemoPlatform(ports=service_ports) as platform:
@@ -55,17 +66,18 @@ async def versus(other: Path, rounds: int, concurrency: int, *, other_shares: bo
         before_upstream = "" if other_shares else NO_SHARING
         before = start(
             other,
-            gateway_toml(addresses, ports[-2], extra=auth_toml(), upstream=before_upstream),
+            gateway_toml(addresses, ports[-2], extra=auth_toml() + extra, upstream=before_upstream),
             ports[-2],
         )
         after = start(
             HERE,
-            gateway_toml(addresses, ports[-1], extra=auth_toml(), upstream=NO_SHARING),
+            gateway_toml(addresses, ports[-1], extra=auth_toml() + extra, upstream=NO_SHARING),
             ports[-1],
         )
         try:
             gateways = {"before": before, "after": after}
-            for name, requests in REQUESTS.items():
+            for name in operations:
+                requests = REQUESTS[name]
                 payload = OPERATIONS[name].payload
                 for number in range(1, rounds + 1):
                     results = await run_mixed_load(
@@ -101,9 +113,18 @@ def main() -> None:
         action="store_true",
         help="the other revision has no coalesce/cache settings (before commit 7d63c4a)",
     )
+    parser.add_argument("--operations", nargs="+", choices=list(REQUESTS), default=list(REQUESTS))
+    parser.add_argument("--extra", default="", help="TOML tables added to both gateways' configs")
     args = parser.parse_args()
     asyncio.run(
-        versus(args.other, args.rounds, args.concurrency, other_shares=args.other_predates_sharing)
+        versus(
+            args.other,
+            args.rounds,
+            args.concurrency,
+            other_shares=args.other_predates_sharing,
+            operations=args.operations,
+            extra=args.extra,
+        )
     )
 
 
