@@ -99,7 +99,6 @@ class RequestTrace:
         "context_token",
         "events",
         "header_parts",
-        "parent",
         "recording",
         "remote_parent",
         "start",
@@ -110,13 +109,11 @@ class RequestTrace:
     def __init__(
         self,
         context: SpanContext,
-        parent: otel_context.Context,
         remote_parent: SpanContext | None,
         attributes: dict[str, Any],
     ) -> None:
         self.context = context
         """The operation span's ids."""
-        self.parent = parent
         self.remote_parent = remote_parent
         """The client's span, when its trace is continued."""
         self.recording = context.trace_flags.sampled
@@ -229,7 +226,6 @@ class Tracing:
             remote = None
         request = RequestTrace(
             self._new_context(parent, remote, "graphql", SpanKind.SERVER, attributes),
-            parent,
             remote,
             attributes,
         )
