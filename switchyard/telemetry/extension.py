@@ -2,9 +2,10 @@
 
 ``OperationTelemetry`` runs first among the pipeline's units: once the operation is
 over it writes its name and type on the request's ``RequestTelemetry``. With
-tracing, ``TracedOperation`` also opens a child span around ``parse``, ``validate``
-and what ``on_execute`` wraps: ``cost`` (the cost stage and the budget) until
-``ExecuteMarker``, the unit placed right after the cost stage, opens ``execute``.
+tracing, ``TracedOperation`` also times ``parse``, ``validate`` and what ``on_execute``
+wraps, each an event on the operation's span (``RequestTrace.stage``): ``cost`` (the
+cost stage and the budget) until ``ExecuteMarker``, the unit placed right after the
+cost stage, begins ``execute``.
 """
 
 from __future__ import annotations
