@@ -9,7 +9,7 @@ round with fresh processes:
 - **CPU per request**, the four side by side, the same requests interleaved in one
   stream (machine noise hits all alike), each one's CPU clock read;
 - **requests per second**, A B A B: ``off`` alone, then ``on`` alone, twice, each
-  with ``--concurrency`` in flight.
+  with ``--concurrency`` in flight, and each one's CPU per request meanwhile.
 
     off      metrics, traces and the access log off
     control  the same as off: how far two identical gateways differ (the noise floor)
@@ -31,7 +31,13 @@ from typing import Any
 import httpx
 
 from bench.fanout import BENCH_KEY, auth_toml
-from bench.harness import GatewayProcess, gateway_processes, gateway_toml, run_mixed_load
+from bench.harness import (
+    GatewayProcess,
+    cpu_seconds,
+    gateway_processes,
+    gateway_toml,
+    run_mixed_load,
+)
 from bench.operations import OPERATIONS
 from services.launcher import DemoPlatform, find_free_ports
 from services.registry import SERVICE_NAMES as DEMO_UPSTREAMS
@@ -66,8 +72,9 @@ async def throughput(
     requests: int,
     concurrency: int,
     headers: dict[str, str],
-) -> float:
-    """Requests per second of ``gateway`` alone, ``concurrency`` in flight."""
+) -> tuple[float, float]:
+    """Requests per second of ``gateway`` alone, ``concurrency`` in flight, and its CPU
+    seconds per request meanwhile."""
     remaining = requests
 
     async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
@@ -82,9 +89,10 @@ async def throughput(
         await asyncio.gather(
             *(client.post("/graphql", json=payload, headers=headers) for _ in range(concurrency))
         )
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds(gateway.pid)
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return requests / (time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        return requests / elapsed, (cpu_seconds(gateway.pid) - cpu) / requests
 
 
 async def bench(
@@ -104,6 +112,7 @@ async def bench(
     cpu = dict.fromkeys(variants, 0.0)
     count = dict.fromkeys(variants, 0)
     rps: dict[str, list[float]] = {"off": [], "on": []}
+    alone: dict[str, list[float]] = {"off": [], "on": []}
     with DemoPlatform(ports=service_ports) as platform:
         for round_number in range(1, rounds + 1):
             configs = {
@@ -130,11 +139,11 @@ async def bench(
                     cpu[name] += result.cpu_seconds
                     count[name] += len(result.latencies)
                 for name in ("off", "on", "off", "on"):
-                    rps[name].append(
-                        await throughput(
-                            gateways[name], payload, rps_requests, concurrency, headers
-                        )
+                    per_second, cpu_per_request = await throughput(
+                        gateways[name], payload, rps_requests, concurrency, headers
                     )
+                    rps[name].append(per_second)
+                    alone[name].append(cpu_per_request)
             row = "  ".join(f"{name} {results[name].cpu_ms_per_request:6.2f}" for name in variants)
             print(
                 f"round {round_number}: CPU ms/req {row}   rps off {rps['off'][-2]:.1f}"
@@ -150,6 +159,11 @@ async def bench(
     off, on = sum(rps["off"]) / len(rps["off"]), sum(rps["on"]) / len(rps["on"])
     print(
         f"requests per second (A B A B): off {off:.1f}   on {on:.1f} ({(on / off - 1) * 100:+.1f}%)"
+    )
+    off_cpu, on_cpu = (sum(alone[name]) / len(alone[name]) * 1000 for name in ("off", "on"))
+    print(
+        f"CPU per request in those runs (each gateway alone): off {off_cpu:.2f} ms"
+        f"   on {on_cpu:.2f} ms ({(on_cpu / off_cpu - 1) * 100:+.1f}%)"
     )
 
 

@@ -111,12 +111,15 @@ class RequestTrace:
         context: SpanContext,
         remote_parent: SpanContext | None,
         attributes: dict[str, Any],
+        *,
+        exported: bool,
     ) -> None:
         self.context = context
         """The operation span's ids."""
         self.remote_parent = remote_parent
         """The client's span, when its trace is continued."""
-        self.recording = context.trace_flags.sampled
+        self.recording = exported and context.trace_flags.sampled
+        """Sampled, with an exporter to take it: the calls' and stages' times are noted."""
         state = context.trace_state
         self.header_parts = (
             f"00-{context.trace_id:032x}-",
@@ -126,8 +129,8 @@ class RequestTrace:
         """``traceparent`` around a call's span id, and ``tracestate``: the same for each call."""
         self.attributes = attributes
         self.start = time.time_ns()
-        self.events: list[tuple[str, int, float]] = []
-        """``(stage, start, duration_ms)``"""
+        self.events: list[tuple[str, int, int]] = []
+        """``(stage, start, end)``, in ``time.time_ns()``"""
         self.calls: list[UpstreamCallTrace] = []
         self.written = False
         self.token: object = None
@@ -136,7 +139,7 @@ class RequestTrace:
     def stage(self, name: str, started: int) -> None:
         """Stage ``name`` begun at ``started`` (``time.time_ns()``) ends now."""
         if self.recording:
-            self.events.append((name, started, round((time.time_ns() - started) / 1e6, 3)))
+            self.events.append((name, started, time.time_ns()))
 
 
 class UpstreamCallTrace:
@@ -228,6 +231,7 @@ class Tracing:
             self._new_context(parent, remote, "graphql", SpanKind.SERVER, attributes),
             remote,
             attributes,
+            exported=self.processor is not None,
         )
         request.context_token = otel_context.attach(
             trace.set_span_in_context(NonRecordingSpan(request.context), parent)
@@ -241,7 +245,7 @@ class Tracing:
         otel_context.detach(request.context_token)  # type: ignore[arg-type]
         request.written = True
         processor = self.processor
-        if processor is None or not request.context.trace_flags.sampled:
+        if processor is None or not request.recording:
             return
         for call in request.calls:
             processor.on_end(self._call_span(call, request.context))
@@ -256,8 +260,8 @@ class Tracing:
                 resource=self.resource,
                 attributes={**request.attributes, **attributes},
                 events=[
-                    Event(stage, {"duration_ms": duration}, started)
-                    for stage, started, duration in request.events
+                    Event(stage, {"duration_ms": round((ended - started) / 1e6, 3)}, started)
+                    for stage, started, ended in request.events
                 ],
                 kind=SpanKind.SERVER,
                 status=_ERROR if failed else _UNSET,
@@ -286,14 +290,14 @@ class Tracing:
         return UpstreamCallTrace(request, context, upstream, instance, operation, batch)
 
     def end_call(self, call: UpstreamCallTrace, error: BaseException | None) -> None:
-        if self.processor is None or not call.context.trace_flags.sampled:
+        request = call.request
+        if not (call.context.trace_flags.sampled if request is None else request.recording):
             return
         call.end = time.time_ns()
         call.error = None if error is None else type(error).__name__
-        request = call.request
         if request is not None and not request.written:
             request.calls.append(call)
-        else:  # the request's trace is written, or there is none: this call's span now
+        elif self.processor is not None:  # the request's trace is written, or there is none
             self.processor.on_end(
                 self._call_span(call, None if request is None else request.context)
             )
