@@ -98,7 +98,6 @@ class RequestTrace:
         "context",
         "context_token",
         "events",
-        "header_parts",
         "recording",
         "remote_parent",
         "start",
@@ -120,13 +119,6 @@ class RequestTrace:
         """The client's span, when its trace is continued."""
         self.recording = exported and context.trace_flags.sampled
         """Sampled, with an exporter to take it: the calls' and stages' times are noted."""
-        state = context.trace_state
-        self.header_parts = (
-            f"00-{context.trace_id:032x}-",
-            f"-{int(context.trace_flags):02x}",
-            state.to_header() if state else None,
-        )
-        """``traceparent`` around a call's span id, and ``tracestate``: the same for each call."""
         self.attributes = attributes
         self.start = time.time_ns()
         self.events: list[tuple[str, int, int]] = []
@@ -179,13 +171,7 @@ class UpstreamCallTrace:
 
     def headers(self) -> dict[str, str]:
         """``traceparent`` (and ``tracestate``) naming this call's span as the parent."""
-        if self.request is None:
-            return trace_headers(self.context)
-        prefix, flags, state = self.request.header_parts
-        headers = {"traceparent": f"{prefix}{self.context.span_id:016x}{flags}"}
-        if state:
-            headers["tracestate"] = state
-        return headers
+        return trace_headers(self.context)
 
 
 class Tracing:
